@@ -1,0 +1,3 @@
+"""flashsight: Nsight-driven profiling of LLM-serving GPU kernels (FlashInfer first)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from flashsight.cli import main
+
+main()
