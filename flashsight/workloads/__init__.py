@@ -1,0 +1,16 @@
+"""Built-in workloads by name. Each module defines one Workload subclass; the harness runs them all alike."""
+
+from __future__ import annotations
+
+from flashsight.errors import ParamError
+from flashsight.workloads.harness import Workload
+from flashsight.workloads.rmsnorm import RMSNorm
+
+BUILTIN: dict[str, Workload] = {w.name: w for w in (RMSNorm(),)}
+
+
+def get_workload(name: str) -> Workload:
+    try:
+        return BUILTIN[name]
+    except KeyError:
+        raise ParamError(f"unknown workload {name!r} (built-in: {', '.join(sorted(BUILTIN))})") from None

@@ -1,0 +1,151 @@
+"""What this machine offers for profiling: GPUs (NVML), CUDA/torch, FlashInfer and its JIT cache, nsys/ncu.
+
+Every probe degrades to "absent" with a reason instead of failing: `flashsight env` on a laptop without a GPU
+or Nsight tools still prints a useful report and exits 0.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import sys
+from pathlib import Path
+
+from flashsight import __version__
+from flashsight.orchestrator import tools
+
+
+def _version_of(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def probe_gpus() -> dict:
+    """GPUs as NVML sees them. NVML needs no CUDA context, so this is cheap and safe under a profiler."""
+    try:
+        import pynvml
+    except ImportError:
+        return {"available": False, "reason": "nvidia-ml-py is not installed", "devices": []}
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        return {"available": False, "reason": f"NVML: {exc}", "devices": []}
+    try:
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion_v2()
+        out = {
+            "available": True,
+            "driver_version": _text(pynvml.nvmlSystemGetDriverVersion()),
+            "cuda_driver_version": f"{cuda // 1000}.{cuda % 1000 // 10}",
+            "devices": [_probe_device(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount())],
+        }
+    finally:
+        pynvml.nvmlShutdown()
+    return out
+
+
+def _probe_device(pynvml, index: int) -> dict:
+    handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except pynvml.NVMLError:
+            return None
+
+    major_minor = attempt(pynvml.nvmlDeviceGetCudaComputeCapability, handle)
+    memory = attempt(pynvml.nvmlDeviceGetMemoryInfo, handle)
+    attrs = attempt(pynvml.nvmlDeviceGetAttributes_v2, handle) or attempt(pynvml.nvmlDeviceGetAttributes, handle)
+    clock = pynvml.NVML_CLOCK_SM, pynvml.NVML_CLOCK_MEM
+    return {
+        "index": index,
+        "name": _text(pynvml.nvmlDeviceGetName(handle)),
+        "uuid": _text(attempt(pynvml.nvmlDeviceGetUUID, handle)),
+        "compute_capability": f"{major_minor[0]}.{major_minor[1]}" if major_minor else None,
+        "sm_count": getattr(attrs, "multiprocessorCount", None),
+        "memory_total_bytes": getattr(memory, "total", None),
+        "memory_used_bytes": getattr(memory, "used", None),
+        "sm_clock_max_mhz": attempt(pynvml.nvmlDeviceGetMaxClockInfo, handle, clock[0]),
+        "mem_clock_max_mhz": attempt(pynvml.nvmlDeviceGetMaxClockInfo, handle, clock[1]),
+        "sm_clock_mhz": attempt(pynvml.nvmlDeviceGetClockInfo, handle, clock[0]),
+        "mem_clock_mhz": attempt(pynvml.nvmlDeviceGetClockInfo, handle, clock[1]),
+        "power_limit_w": (lambda mw: mw / 1000 if mw else None)(attempt(pynvml.nvmlDeviceGetPowerManagementLimit, handle)),
+        "memory_bus_width_bits": attempt(getattr(pynvml, "nvmlDeviceGetMemoryBusWidth", lambda h: None), handle),
+    }
+
+
+def probe_torch() -> dict:
+    if importlib.util.find_spec("torch") is None:
+        return {"installed": False}
+    import torch
+
+    return {
+        "installed": True,
+        "version": torch.__version__,
+        "cuda_runtime": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "device_count": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+    }
+
+
+def flashinfer_cache_dir() -> Path:
+    """Where FlashInfer's JIT keeps compiled modules ($FLASHINFER_WORKSPACE_BASE or ~ , then .cache/flashinfer)."""
+    base = os.environ.get("FLASHINFER_WORKSPACE_BASE") or str(Path.home())
+    return Path(base) / ".cache" / "flashinfer"
+
+
+def jit_cache_summary(root: Path) -> dict:
+    """Size and compiled-module count of a FlashInfer JIT cache, per version/arch folder."""
+    if not root.is_dir():
+        return {"path": str(root), "exists": False, "size_bytes": 0, "modules": 0, "folders": {}}
+    folders: dict[str, dict] = {}
+    total_size = total_modules = 0
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        total_size += size
+        key = "/".join(path.relative_to(root).parts[:2])
+        entry = folders.setdefault(key, {"size_bytes": 0, "modules": 0})
+        entry["size_bytes"] += size
+        if path.suffix == ".so":
+            entry["modules"] += 1
+            total_modules += 1
+    return {"path": str(root), "exists": True, "size_bytes": total_size, "modules": total_modules,
+            "folders": folders}
+
+
+def probe_flashinfer() -> dict:
+    version = _version_of("flashinfer-python") or _version_of("flashinfer")
+    return {"installed": version is not None, "version": version,
+            "jit_cache": jit_cache_summary(flashinfer_cache_dir())}
+
+
+def probe_tools() -> dict:
+    nsys, ncu = tools.find_nsys(), tools.find_ncu()
+    return {
+        "nsys": nsys.as_dict() if nsys else None,
+        "ncu": ncu.as_dict() if ncu else None,
+        "qdstrm_importer": tools.find_importer(),
+        "ncu_report_module": _version_of("ncu-report"),
+    }
+
+
+def probe() -> dict:
+    return {
+        "flashsight": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "gpu": probe_gpus(),
+        "torch": probe_torch(),
+        "flashinfer": probe_flashinfer(),
+        "tools": probe_tools(),
+    }

@@ -1,0 +1,95 @@
+"""Terminal renderings (rich) of the environment probe, workload list, a run's result and a profiled job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _gib(n: int | None) -> str:
+    return f"{n / 2**30:.1f} GiB" if n else "-"
+
+
+def _mib(n: int | None) -> str:
+    return f"{n / 2**20:.1f} MiB" if n is not None else "-"
+
+
+def print_env(info: dict, console: Console) -> None:
+    gpu = info["gpu"]
+    console.print(f"[bold]flashsight {info['flashsight']}[/bold]  python {info['python']}  {info['platform']}")
+    if gpu["available"]:
+        console.print(f"driver {gpu['driver_version']}  CUDA driver {gpu['cuda_driver_version']}")
+        table = Table("GPU", "name", "CC", "SMs", "memory", "SM clock max", "mem clock max", box=None)
+        for d in gpu["devices"]:
+            table.add_row(str(d["index"]), d["name"], d["compute_capability"] or "-", str(d["sm_count"] or "-"),
+                          _gib(d["memory_total_bytes"]), f"{d['sm_clock_max_mhz'] or '-'} MHz",
+                          f"{d['mem_clock_max_mhz'] or '-'} MHz")
+        console.print(table)
+    else:
+        console.print(f"[yellow]no GPU[/yellow]: {gpu['reason']}")
+    torch = info["torch"]
+    if torch["installed"]:
+        console.print(f"torch {torch['version']}  CUDA runtime {torch['cuda_runtime'] or '-'}  "
+                      f"cuda available: {torch['cuda_available']}")
+    else:
+        console.print("torch: not installed (install the \\[gpu] extra to run workloads)")
+    fi = info["flashinfer"]
+    cache = fi["jit_cache"]
+    console.print(f"flashinfer: {fi['version'] or 'not installed'}  JIT cache {cache['path']}: "
+                  + (f"{_mib(cache['size_bytes'])}, {cache['modules']} modules" if cache["exists"] else "absent"))
+    for folder, entry in cache.get("folders", {}).items():
+        console.print(f"  {folder}: {_mib(entry['size_bytes'])}, {entry['modules']} modules")
+    tools = info["tools"]
+    for name in ("nsys", "ncu"):
+        tool = tools[name]
+        console.print(f"{name}: " + (f"{tool['path']} ({tool['version']})" if tool else "[yellow]not found[/yellow]"))
+    console.print(f"qdstrm importer: {tools['qdstrm_importer'] or 'not found'}")
+    console.print(f"ncu_report module: {tools['ncu_report_module'] or 'not installed'}")
+
+
+def print_workloads(described: list[dict], console: Console) -> None:
+    for w in described:
+        console.print(f"[bold]{w['name']}[/bold]  {w['description']}")
+        table = Table("param", "type", "default", "allowed", "help", box=None, padding=(0, 2))
+        for p in w["params"]:
+            allowed = ", ".join(map(str, p["choices"])) if "choices" in p else (
+                f">= {p['min']:g}" if "min" in p else "")
+            table.add_row(p["name"], p["type"], str(p["default"]), allowed, p["help"])
+        console.print(table)
+        if w["study_grid"]:
+            grid = "  ".join(f"{k}={v}" for k, v in w["study_grid"].items())
+            console.print(f"  study grid: {grid}\n")
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_result(result: dict, console: Console) -> None:
+    timing, rates, check = result["timing"], result["rates"], result["correctness"]
+    table = Table(title=f"{result['workload']}  ({result['device']['name']})", box=None, show_header=True)
+    for col in ("measured range", "median ms", "min ms", "TFLOP/s", "GB/s", "AI (FLOP/B)", "check"):
+        table.add_column(col, justify="left" if col == "measured range" else "right")
+    extra = rates.get("item_name")
+    if extra:
+        table.add_column(f"{extra}/s", justify="right")
+    row = [result["nvtx_range"], _fmt(timing["median_ms"], ".4f"), _fmt(timing["min_ms"], ".4f"),
+           _fmt(rates["achieved_tflops"], ".3f"), _fmt(rates["achieved_gbps"], ".1f"),
+           _fmt(rates["arithmetic_intensity"], ".3f"),
+           ("ok" if check.get("ok") else "MISMATCH") + f" (max err {check.get('max_abs_err', 0):.2g})"]
+    if extra:
+        row.append(_fmt(rates[f"{extra}_per_s"], ".4g"))
+    table.add_row(*row)
+    console.print(table)
+    console.print(f"[dim]{result['iters']} measured steps after {result['warmup']} warm-up; "
+                  f"set-up and JIT {result['prepare_s']:.1f} s[/dim]")
+
+
+def print_job(outcome, job_dir: Path, console: Console) -> None:
+    console.print(f"[bold]{outcome.tool}[/bold] job {outcome.status} in {outcome.duration_s:.1f} s -> {job_dir}")
+    if outcome.result:
+        print_result(outcome.result, console)
+    for name, rows in outcome.tables.items():
+        console.print(f"  {name:<14} {rows:>9,} rows")
