@@ -1,0 +1,165 @@
+"""Launching Nsight Systems and turning what it leaves (.qdstrm, .nsys-rep) into a SQLite export.
+
+Seen in practice, and handled here:
+- with CPU sampling on, nsys can hang at shutdown and writes huge .qdstrm files: the defaults turn it off;
+- some nsys builds cannot find their own importer and leave only a .qdstrm: we run QdstrmImporter ourselves;
+- a killed run can leave an `nsys --start-agent` process behind: we end the ones that appeared, by pid.
+Every step runs through procs.run_logged (own process group, timeout, log file).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from flashsight.errors import InputError, ToolError
+from flashsight.orchestrator import procs, tools
+
+LEAN_FLAGS = ("--sample=none", "--cpuctxsw=none", "--force-overwrite=true")
+SUFFIXES = (".sqlite", ".nsys-rep", ".qdstrm")
+_AGENT_MARK = "--start-agent"
+
+
+def nsys_profile_argv(
+    out_stem: Path, target_argv: list[str], trace: str = "cuda,nvtx", extra=(), nsys: str | None = None
+) -> list[str]:
+    """argv for `nsys profile` writing <out_stem>.nsys-rep (or .qdstrm), with CPU sampling off."""
+    nsys = nsys or tools.require_nsys().path
+    return [nsys, "profile", f"--trace={trace}", *LEAN_FLAGS, *extra, "-o", str(out_stem), *target_argv]
+
+
+def stem_of(path: Path) -> Path:
+    """fi.nsys-rep -> fi; fi.sqlite -> fi; fi -> fi."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in SUFFIXES else path
+
+
+def to_sqlite(path: Path, timeout_s: float = 900, log_path: Path | None = None) -> Path:
+    """The SQLite export for a capture given as .sqlite, .nsys-rep or .qdstrm (or their common stem).
+
+    Reuses an export newer than its report; otherwise imports (.qdstrm -> .nsys-rep) and exports.
+    """
+    path = Path(path)
+    if path.suffix == ".sqlite":
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        return path
+    stem = stem_of(path)
+    qdstrm, rep, sqlite = (stem.with_name(stem.name + s) for s in (".qdstrm", ".nsys-rep", ".sqlite"))
+    if path.suffix in SUFFIXES and not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if not (rep.is_file() or qdstrm.is_file()):
+        raise InputError(f"{path}: no .nsys-rep or .qdstrm capture found for {stem.name}")
+    if sqlite.is_file() and rep.is_file() and sqlite.stat().st_mtime >= rep.stat().st_mtime:
+        return sqlite
+    log_path = log_path or stem.with_name(stem.name + ".export.log")
+    with ending_new_agents():
+        if not rep.is_file():
+            _import_qdstrm(qdstrm, rep, timeout_s, log_path)
+        _export_sqlite(rep, sqlite, timeout_s, log_path)
+    return sqlite
+
+
+def _import_qdstrm(qdstrm: Path, rep: Path, timeout_s: float, log_path: Path) -> None:
+    importer = tools.require_importer()
+    done = procs.run_logged([importer, "-i", str(qdstrm)], log_path, timeout_s=timeout_s)
+    if not done.ok or not rep.is_file():
+        raise _tool_failure(f"QdstrmImporter on {qdstrm}", done, log_path, hint="a truncated or foreign .qdstrm?")
+
+
+def _export_sqlite(rep: Path, sqlite: Path, timeout_s: float, log_path: Path) -> None:
+    nsys = tools.require_nsys().path
+    tmp = sqlite.with_name(f".{sqlite.name}.{os.getpid()}.tmp.sqlite")  # no half export under the real name
+    argv = [nsys, "export", "--type", "sqlite", "--force-overwrite", "true", "-o", str(tmp), str(rep)]
+    try:
+        done = procs.run_logged(argv, log_path, timeout_s=timeout_s)
+        if not done.ok or not tmp.is_file():
+            raise _tool_failure(f"nsys export of {rep}", done, log_path, hint="a corrupt or foreign .nsys-rep?")
+        os.replace(tmp, sqlite)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _tool_failure(what: str, done: procs.Completed, log_path: Path, hint: str) -> ToolError:
+    last = next((ln for ln in reversed(done.log_tail(8).splitlines()) if ln.strip()), "")
+    detail = f": {last.strip()}" if last else ""
+    return ToolError(f"{what} failed ({done.describe_failure()}; {hint}; log {log_path}){detail}")
+
+
+# --- left-behind agents ------------------------------------------------------------------------------------
+
+
+def agent_pids() -> set[int]:
+    """Pids of this user's running `nsys ... --start-agent` processes (read from /proc, no pkill)."""
+    pids: set[int] = set()
+    uid = os.getuid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0].decode(errors="replace")).startswith("nsys") and _AGENT_MARK.encode() in argv:
+            pids.add(int(entry.name))
+    return pids
+
+
+def end_pids(pids: set[int], grace_s: float = 3.0) -> None:
+    """SIGTERM each pid, then SIGKILL the ones still alive after the grace period."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)):
+        alive = set()
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+                alive.add(pid)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while alive and time.monotonic() < deadline:
+            alive = {p for p in alive if _exists(p)}
+            time.sleep(0.05)
+        pids = alive
+        if not pids:
+            return
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie we cannot reap still "exists"; treat it as gone (it holds nothing).
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@contextmanager
+def ending_new_agents():
+    """End every nsys agent that appears while the block runs (and only those)."""
+    before = agent_pids()
+    try:
+        yield
+    finally:
+        new = agent_pids() - before
+        if new:
+            end_pids(new)
+
+
+def profile(
+    out_stem: Path, target_argv: list[str], log_path: Path, *, trace: str = "cuda,nvtx", extra=(), timeout_s: float = 1800
+) -> procs.Completed:
+    """Run `nsys profile` under a timeout and end any agent it leaves behind. Then call to_sqlite(out_stem)."""
+    with ending_new_agents():
+        return procs.run_logged(nsys_profile_argv(out_stem, target_argv, trace, extra), log_path, timeout_s=timeout_s)
