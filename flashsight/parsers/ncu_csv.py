@@ -1,0 +1,369 @@
+"""ncu CSV exports: `--page raw` (default or base units), `--page details` and `--page source`.
+
+What the pages really look like (ncu 2025.3, see /work/shared/FORMATS.md):
+- raw: row 1 names, row 2 units, one row per kernel. ID columns first (ID, Process ID, Process Name, Host Name,
+  two NVTX columns when NVTX data exists, Kernel Name, Context, Stream, Block Size, Grid Size, Device, CC).
+  Numbers may carry thousands separators; non-numbers include '', 'n/a', 'nan', 'no data' and words. Default
+  units are auto-scaled (us, Mbyte, Tbyte/s, Ghz, sector/ns, %/Kbyte) with 6 decimals; `--print-units base` gives
+  ns/byte/byte/s/hz with 2 decimals. Values here are always converted to base units.
+- details: the ID columns, then Section Name, Metric Name (a label such as "Duration"), Metric Unit, Metric Value,
+  Rule Name, Rule Type, Rule Description, Estimated Speedup Type, Estimated Speedup; 2 decimals.
+- source: per kernel a `"Kernel Name",<demangled>` row, a header, one row per SASS instruction; a kernel's block
+  can be printed more than once (identical repeats are dropped).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from flashsight.errors import InputError
+from flashsight.parsers.warp_stalls import canonical_reason
+
+NULL_TEXTS = frozenset({"", "n/a", "nan", "no data", "N/A"})
+_PUSH_POP = "Push/Pop_Range"
+_START_END = "Start/Stop_Range"
+ID_COLUMNS = ("ID", "Process ID", "Process Name", "Host Name", "Kernel Name", "Context", "Stream", "Block Size",
+              "Grid Size", "Device", "CC")
+DETAILS_COLUMNS = ("Section Name", "Metric Name", "Metric Unit", "Metric Value", "Rule Name", "Rule Type",
+                   "Rule Description", "Estimated Speedup Type", "Estimated Speedup")
+
+# ---------------------------------------------------------------------------------------------------- units
+_SI = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_TIME_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9,  # older ncu spells them nsecond, usecond, …
+            "nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "second": 1e9}
+_PER_TIME = {"ns": 1e9, "us": 1e6, "ms": 1e3, "s": 1.0, "nsecond": 1e9, "usecond": 1e6, "msecond": 1e3,
+             "second": 1.0}
+
+
+@cache
+def to_base_unit(unit: str) -> tuple[str, float]:
+    """(base unit, factor): value_in_base = printed_value * factor, the way ncu scales its printed units.
+
+    A time alone goes to ns; a time under a slash goes to per-second; byte and hz prefixes (K, M, G, T, P)
+    scale the number wherever they stand: ncu prints 5765 %/byte as 5.765 %/Kbyte.
+    """
+    unit = unit.strip()
+    if unit in _TIME_NS:
+        return "ns", _TIME_NS[unit]
+    factor, parts = 1.0, []
+    for i, part in enumerate(unit.split("/")):
+        if i > 0 and part in _PER_TIME:
+            factor *= _PER_TIME[part]
+            parts.append("s")
+            continue
+        m = re.fullmatch(r"([KMGTP])(byte|hz)", part, flags=re.IGNORECASE)
+        if m and m.group(1).upper() in _SI:
+            factor *= _SI[m.group(1).upper()]
+            part = m.group(2).lower()
+        elif part.lower() == "hz":
+            part = "hz"
+        elif part == "second":
+            part = "s"
+        parts.append(part)
+    return "/".join(parts), factor
+
+
+def numbers(texts: pd.Series) -> pd.Series:
+    """Printed numbers -> float (thousands separators dropped); anything else -> NaN."""
+    cleaned = texts.str.replace(",", "", regex=False)
+    return pd.to_numeric(cleaned.where(~cleaned.isin(NULL_TEXTS)), errors="coerce")
+
+
+# ---------------------------------------------------------------------------------------------------- sniffing
+def _lines_after_banners(path: Path) -> tuple[int, str]:
+    """(number of leading ncu banner lines such as '==PROF==' / '==WARNING==', the first CSV line)."""
+    skipped = 0
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            for line in f:
+                if line.startswith("=="):
+                    skipped += 1
+                    continue
+                return skipped, line
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    return skipped, ""
+
+
+def sniff_page(path: Path) -> str:
+    """'raw', 'details' or 'source'; InputError for a CSV that is none of ncu's pages."""
+    _, first = _lines_after_banners(path)
+    try:
+        header = next(csv.reader([first]))
+    except (csv.Error, StopIteration):
+        header = []
+    if header[:1] == ["Kernel Name"]:
+        return "source"
+    if header[:1] == ["ID"] and "Section Name" in header and "Metric Value" in header:
+        return "details"
+    if header[:1] == ["ID"] and "Kernel Name" in header:
+        return "raw"
+    raise InputError(f"{path}: not an ncu CSV export (expected a --page raw, details or source export)")
+
+
+def read_ncu_csv(path: Path) -> dict[str, pd.DataFrame]:
+    """Tables from one ncu CSV page (the page is sniffed from the header)."""
+    from flashsight.parsers.ncu_tables import assemble
+
+    path = Path(path)
+    page = sniff_page(path)
+    if page == "raw":
+        identity, metrics = read_raw(path)
+        return assemble(identity, metrics)
+    if page == "details":
+        identity, details, rules = read_details(path)
+        metrics = details.dropna(subset=["metric"])[["kernel_id", "metric", "value", "unit", "text"]]
+        tables = assemble(identity, metrics.reset_index(drop=True))
+        tables["ncu_details"] = details
+        tables["ncu_rules"] = rules
+        return tables
+    return {"ncu_source": read_source(path)}
+
+
+# ---------------------------------------------------------------------------------------------------- raw page
+def _read_cells(path: Path) -> pd.DataFrame:
+    skipped, _ = _lines_after_banners(path)
+    try:
+        return pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skiprows=skipped,
+                           encoding="utf-8", encoding_errors="replace")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: unreadable ncu CSV ({str(exc).splitlines()[0]})") from None
+
+
+def _nvtx_column(columns: list[str], marker: str) -> str | None:
+    return next((c for c in columns if marker in c), None)
+
+
+def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(identity per kernel, long metrics) from a `--page raw` CSV, values in base units."""
+    cells = _read_cells(path)
+    if len(cells) < 2:
+        raise InputError(f"{path}: ncu raw CSV without its units row")
+    names = [str(c) for c in cells.iloc[0]]
+    units = [str(u) for u in cells.iloc[1]]
+    body = cells.iloc[2:].reset_index(drop=True)
+    body.columns = names
+    missing = [c for c in ("ID", "Kernel Name") if c not in names]
+    if missing:
+        raise InputError(f"{path}: ncu raw CSV without column(s) {', '.join(missing)}")
+    kernel_ids = pd.to_numeric(body["ID"], errors="coerce")
+    if kernel_ids.isna().any():
+        raise InputError(f"{path}: ncu raw CSV with a non-numeric ID (truncated or hand-edited?)")
+    identity = _identity(body, names, kernel_ids.astype("int64"))
+
+    first_metric = names.index("CC") + 1 if "CC" in names else len(ID_COLUMNS)
+    metric_names = names[first_metric:]
+    n_kernels, n_metrics = len(body), len(metric_names)
+    texts = body.iloc[:, first_metric:]
+    base = [to_base_unit(u) for u in units[first_metric:]]
+    values = np.empty((n_kernels, n_metrics), dtype="float64")
+    for j in range(n_metrics):
+        values[:, j] = numbers(texts.iloc[:, j]).to_numpy(dtype="float64") * base[j][1]
+    metrics = pd.DataFrame({
+        "kernel_id": np.repeat(identity["kernel_id"].to_numpy(), n_metrics),
+        "metric": pd.Categorical(np.tile(np.array(metric_names, dtype=object), n_kernels)),
+        "value": values.reshape(-1),
+        "unit": pd.Categorical(np.tile(np.array([b[0] for b in base], dtype=object), n_kernels)),
+        "text": texts.to_numpy(dtype=object).reshape(-1),
+    })
+    return identity, metrics
+
+
+_NVTX_PART = re.compile(r'"((?:[^"]|"")*)"')
+# domain:range:PL_Type:PL_Value:CLR_Type:Color:Msg_Type:Msg, where Msg repeats the range name.
+_NVTX_FIELDS = re.compile(r"^(?:\d+:)?(?P<domain>.*?):(?P<range>.*):[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:(?P=range)$")
+
+
+def parse_nvtx_cell(cell: str) -> list[tuple[str, str]]:
+    """[(domain, range), …] outer to inner, from one NVTX cell of the raw/details page."""
+    found = []
+    for part in _NVTX_PART.findall(cell or ""):
+        part = part.replace('""', '"')
+        m = _NVTX_FIELDS.match(part)
+        if m:
+            found.append((m.group("domain"), m.group("range")))
+        else:  # an unexpected layout: keep the text rather than lose the range
+            domain, _, rest = part.partition(":")
+            found.append((domain, rest.split(":")[0]))
+    return found
+
+
+def nvtx_columns(stack: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """(nvtx_domain, nvtx_range) from an outer-to-inner stack: the innermost range's domain, and that domain's
+    ranges joined outer/inner."""
+    if not stack:
+        return None, None
+    domain = stack[-1][0]
+    return domain, "/".join(r for d, r in stack if d == domain)
+
+
+_TEMPLATE = re.compile(r"<[^<>]*>")
+
+
+def short_kernel_name(name: str) -> str:
+    """'void ns::Kernel<…>(T2 *, …)' -> 'Kernel' (what ncu calls the function name)."""
+    text = name.strip()
+    while _TEMPLATE.search(text):
+        text = _TEMPLATE.sub("", text)
+    text = text.split("(")[0].strip()
+    text = text.split(" ")[-1] if " " in text else text
+    return text.split("::")[-1]
+
+
+def _dims(text: str) -> list[int | None]:
+    nums = re.findall(r"\d+", text or "")
+    return [int(n) for n in nums[:3]] + [None] * (3 - len(nums[:3]))
+
+
+def _identity(body: pd.DataFrame, names: list[str], kernel_ids: pd.Series) -> pd.DataFrame:
+    pp, se = _nvtx_column(names, _PUSH_POP), _nvtx_column(names, _START_END)
+    rows = []
+    for i in range(len(body)):
+        row = body.iloc[i]
+        stack = parse_nvtx_cell(row[pp]) if pp else []
+        if not stack and se:
+            stack = parse_nvtx_cell(row[se])
+        domain, rng = nvtx_columns(stack)
+        grid, block = _dims(row.get("Grid Size", "")), _dims(row.get("Block Size", ""))
+        rows.append({
+            "kernel_id": int(kernel_ids.iloc[i]),
+            "name": row["Kernel Name"],
+            "short_name": short_kernel_name(row["Kernel Name"]),
+            "mangled_name": None,  # the CSV pages do not carry it
+            "nvtx_domain": domain,
+            "nvtx_range": rng,
+            "process_id": _int_or_none(row.get("Process ID")),
+            "process_name": row.get("Process Name"),
+            "context_id": _int_or_none(row.get("Context")),
+            "stream_id": _int_or_none(row.get("Stream")),
+            "device_id": _int_or_none(row.get("Device")),
+            "compute_capability": row.get("CC"),
+            "grid_x": grid[0], "grid_y": grid[1], "grid_z": grid[2],
+            "block_x": block[0], "block_y": block[1], "block_z": block[2],
+        })
+    return pd.DataFrame(rows)
+
+
+def _int_or_none(text) -> int | None:
+    try:
+        return int(str(text).replace(",", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------- details
+@cache
+def details_label_map() -> dict[tuple[str, str], str]:
+    """(section display name, metric label) -> ncu metric name, from ncu_details_labels.toml."""
+    data = tomllib.loads((Path(__file__).with_name("ncu_details_labels.toml")).read_text())
+    return {(section, label): metric for section, labels in data.items() for label, metric in labels.items()}
+
+
+def read_details(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(identity, ncu_details, ncu_rules) from a `--page details` CSV."""
+    cells = _read_cells(path)
+    names = [str(c) for c in cells.iloc[0]]
+    body = cells.iloc[1:].reset_index(drop=True)
+    body.columns = names
+    kernel_ids = pd.to_numeric(body["ID"], errors="coerce")
+    if kernel_ids.isna().any():
+        raise InputError(f"{path}: ncu details CSV with a non-numeric ID (truncated or hand-edited?)")
+    body["ID"] = kernel_ids.astype("int64")
+    firsts = body.drop_duplicates("ID").reset_index(drop=True)
+    identity = _identity(firsts, names, firsts["ID"])
+
+    is_metric = body["Metric Name"] != ""
+    m = body[is_metric]
+    base = [to_base_unit(u) for u in m["Metric Unit"]]
+    labels = details_label_map()
+    details = pd.DataFrame({
+        "kernel_id": m["ID"].to_numpy(),
+        "section": m["Section Name"].to_numpy(),
+        "label": m["Metric Name"].to_numpy(),
+        "metric": [labels.get((s, lab)) for s, lab in zip(m["Section Name"], m["Metric Name"])],
+        "value": numbers(m["Metric Value"]).to_numpy() * np.array([b[1] for b in base], dtype="float64"),
+        "unit": [b[0] for b in base],
+        "text": m["Metric Value"].to_numpy(),
+    })
+    r = body[body["Rule Name"] != ""]
+    rules = pd.DataFrame({
+        "kernel_id": r["ID"].to_numpy(),
+        "section": r["Section Name"].to_numpy(),
+        "rule": r["Rule Name"].to_numpy(),
+        "type": r["Rule Type"].to_numpy(),
+        "description": r["Rule Description"].to_numpy(),
+        "speedup_type": r["Estimated Speedup Type"].replace("", None).to_numpy(),
+        "speedup_pct": numbers(r["Estimated Speedup"]).to_numpy(),
+    })
+    return identity, details, rules
+
+
+# ---------------------------------------------------------------------------------------------------- source
+_SAMPLE_COLUMNS = {
+    "Warp Stall Sampling (All Samples)": "samples",
+    "Warp Stall Sampling (Not-issued Samples)": "samples_not_issued",
+    "Instructions Executed": "inst_executed",
+}
+
+
+def read_source(path: Path) -> pd.DataFrame:
+    """ncu_source from a `--page source` CSV: one row per SASS instruction, stall samples by canonical reason."""
+    skipped, _ = _lines_after_banners(path)
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        for _ in range(skipped):
+            f.readline()
+        rows = list(csv.reader(f))
+    blocks: list[tuple[str, list[str], list[list[str]]]] = []
+    i = 0
+    while i < len(rows):
+        row = rows[i]
+        if row[:1] == ["Kernel Name"] and i + 1 < len(rows):
+            name, header, body = row[1], rows[i + 1], []
+            i += 2
+            while i < len(rows) and rows[i][:1] != ["Kernel Name"]:
+                if rows[i]:
+                    body.append(rows[i])
+                i += 1
+            blocks.append((name, header, body))
+        else:
+            i += 1
+    if not blocks:
+        raise InputError(f"{path}: ncu source CSV without any 'Kernel Name' block")
+    seen, frames = set(), []
+    for name, header, body in blocks:
+        key = (name, tuple(map(tuple, body)))
+        if key in seen:  # ncu prints the same kernel's block again: identical repeats carry nothing new
+            continue
+        seen.add(key)
+        frames.append(_source_block(path, len(frames), name, header, body))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _source_block(path: Path, block: int, name: str, header: list[str], body: list[list[str]]) -> pd.DataFrame:
+    df = pd.DataFrame(body, columns=header[: len(body[0])] if body else header, dtype=str)
+    if "Address" not in df.columns or "Source" not in df.columns:
+        raise InputError(f"{path}: source page without Address/Source columns (export with --print-source sass)")
+    out = pd.DataFrame({
+        "kernel_id": pd.array([None] * len(df), dtype="Int64"),  # the page carries no ID
+        "name": name,
+        "block": block,
+        "address": [int(a, 16) if a.startswith("0x") else None for a in df["Address"]],
+        "sass": df["Source"].str.strip(),
+        "cuda_file": None,
+        "cuda_line": pd.array([None] * len(df), dtype="Int64"),
+    })
+    for column, canonical in _SAMPLE_COLUMNS.items():
+        if column in df.columns:
+            out[canonical] = numbers(df[column]).to_numpy()
+    for column in df.columns:
+        if column.startswith("stall_") and not column.endswith("(Not Issued)"):
+            out[f"stall_{canonical_reason(column)}"] = numbers(df[column]).to_numpy()
+    return out

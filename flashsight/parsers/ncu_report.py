@@ -1,0 +1,184 @@
+"""Nsight Compute reports (.ncu-rep) through NVIDIA's `ncu_report` module (no ncu install needed), and the
+public entry point `read_ncu` for every ncu input.
+
+Values come out of the report in base units (ns, byte, byte/s, hz), at full precision. kernel_id is the running
+index over ranges and actions, which is the ID column of ncu's own CSV pages. `text` is only set for string
+metrics (ncu printed nothing for a .ncu-rep; the CSV readers keep the printed text).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from flashsight.errors import InputError
+from flashsight.parsers.ncu_csv import nvtx_columns, read_ncu_csv
+from flashsight.parsers.ncu_tables import assemble
+from flashsight.parsers.warp_stalls import stall_metric
+
+NCU_REP_MAGIC = b"NVR\x00"
+# Not metrics: ncu's section groupings, never printed on the raw page.
+_PSEUDO_PREFIXES = ("group:", "breakdown:")
+
+
+def read_ncu(path: Path) -> dict[str, pd.DataFrame]:
+    """Every ncu table of one input: a .ncu-rep, or a CSV page (raw, details or source), sniffed by content."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == NCU_REP_MAGIC:
+        return read_ncu_report(path)
+    if path.suffix.lower() == ".ncu-rep":
+        raise InputError(f"{path}: not an Nsight Compute report (no NVR header)")
+    return read_ncu_csv(path)
+
+
+def _load(path: Path):
+    import ncu_report
+
+    try:
+        return ncu_report, ncu_report.load_report(str(path))
+    except Exception as exc:  # the module raises plain RuntimeError/FileNotFoundError with its own text
+        raise InputError(f"{path}: ncu_report could not load it ({str(exc).splitlines()[0] if str(exc) else exc})")
+
+
+def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
+    nr, ctx = _load(path)
+    identity, kernel_ids, names, values, units, texts = [], [], [], [], [], []
+    source_frames = []
+    kind_cache: dict[str, tuple[int, str]] = {}
+    string_kind = nr.IMetric.ValueKind_STRING
+    kernel_id = -1
+    for r in range(ctx.num_ranges()):
+        rng = ctx.range_by_idx(r)
+        for a in range(rng.num_actions()):
+            action = rng.action_by_idx(a)
+            kernel_id += 1
+            identity.append(_identity(nr, action, kernel_id))
+            metric_names = [n for n in action.metric_names() if not n.startswith(_PSEUDO_PREFIXES)]
+            for name in metric_names:
+                metric = action.metric_by_name(name)
+                if name not in kind_cache:
+                    kind_cache[name] = (metric.kind(), metric.unit())
+                kind, unit = kind_cache[name]
+                kernel_ids.append(kernel_id)
+                names.append(name)
+                units.append(unit)
+                if kind == string_kind:
+                    values.append(None)
+                    texts.append(metric.as_string())
+                elif not metric.has_value():
+                    values.append(None)
+                    texts.append(None)
+                else:
+                    values.append(metric.value())
+                    texts.append(None)
+            source = _source_rows(action, kernel_id, identity[-1]["name"], metric_names)
+            if source is not None:
+                source_frames.append(source)
+    if kernel_id < 0:
+        raise InputError(f"{path}: the report holds no profiled kernel")
+    metrics = pd.DataFrame({
+        "kernel_id": np.asarray(kernel_ids, dtype="int64"),
+        "metric": pd.Categorical(names),
+        "value": pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype("float64"),
+        "unit": pd.Categorical(units),
+        "text": pd.Series(texts, dtype=object),
+    })
+    tables = assemble(pd.DataFrame(identity), metrics)
+    if source_frames:
+        tables["ncu_source"] = pd.concat(source_frames, ignore_index=True)
+    return tables
+
+
+def _int_metric(action, name: str) -> int | None:
+    metric = action.metric_by_name(name)
+    if metric is None or not metric.has_value():
+        return None
+    try:
+        return int(metric.value())
+    except (TypeError, ValueError):
+        return None
+
+
+def _identity(nr, action, kernel_id: int) -> dict:
+    stack: list[tuple[str, str]] = []
+    state = action.nvtx_state()
+    if state is not None:
+        for domain_id in state.domains():
+            domain = state.domain_by_id(domain_id)
+            ranges = list(domain.push_pop_ranges()) or list(domain.start_end_ranges())
+            stack += [(domain.name(), str(r)) for r in ranges]
+    nvtx_domain, nvtx_range = nvtx_columns(stack)
+    major = _int_metric(action, "device__attribute_compute_capability_major")
+    minor = _int_metric(action, "device__attribute_compute_capability_minor")
+    dims = {f"{kind}_{axis}": _int_metric(action, f"launch__{kind}_dim_{axis}")
+            for kind in ("grid", "block") for axis in "xyz"}
+    return {
+        "kernel_id": kernel_id,
+        "name": action.name(nr.IAction.NameBase_DEMANGLED),
+        "short_name": action.name(nr.IAction.NameBase_FUNCTION),
+        "mangled_name": action.name(nr.IAction.NameBase_MANGLED),  # join key with nsys's mangledName
+        "nvtx_domain": nvtx_domain,
+        "nvtx_range": nvtx_range,
+        "process_id": None,
+        "process_name": None,
+        "context_id": _int_metric(action, "launch__context_id"),
+        "stream_id": _int_metric(action, "launch__stream_id"),
+        "device_id": _int_metric(action, "launch__device_id"),
+        "compute_capability": f"{major}.{minor}" if major is not None else None,
+        **dims,
+    }
+
+
+def _source_rows(action, kernel_id: int, name: str, metric_names: list[str]) -> pd.DataFrame | None:
+    """ncu_source rows of one kernel from its per-PC instances (SourceCounters), or None without them."""
+    per_reason = {}
+    for metric_name in metric_names:
+        parsed = stall_metric(metric_name)
+        if parsed and parsed[0] == "pc_sampling":
+            per_reason[parsed[1]] = metric_name
+    if not per_reason:
+        return None
+    columns: dict[str, dict[int, float]] = {}
+    pcs: set[int] = set()
+
+    def per_pc(metric_name: str) -> dict[int, float]:
+        metric = action.metric_by_name(metric_name)
+        if metric is None or not metric.has_correlation_ids():
+            return {}
+        ids = metric.correlation_ids()
+        return {int(ids.value(i)): float(metric.value(i)) for i in range(metric.num_instances())}
+
+    for reason, metric_name in per_reason.items():
+        columns[f"stall_{reason}"] = per_pc(metric_name)
+    for column, metric_name in (("samples", "smsp__pcsamp_sample_count"), ("inst_executed", "inst_executed")):
+        columns[column] = per_pc(metric_name)
+    for values in columns.values():
+        pcs.update(values)
+    if not pcs:
+        return None
+    ordered = sorted(pcs)
+    out = pd.DataFrame({
+        "kernel_id": pd.array([kernel_id] * len(ordered), dtype="Int64"),
+        "name": name,
+        "block": 0,
+        "address": ordered,
+        "sass": [(action.sass_by_pc(pc) or "").strip() for pc in ordered],
+    })
+    files, lines = [], []
+    for pc in ordered:
+        info = action.source_info(pc)
+        files.append(info.file_name() if info is not None else None)
+        lines.append(info.line() if info is not None else None)
+    out["cuda_file"] = files
+    out["cuda_line"] = pd.array(lines, dtype="Int64")
+    for column in ("inst_executed", "samples"):
+        out[column] = [columns[column].get(pc, 0.0) for pc in ordered]
+    for column in sorted(c for c in columns if c.startswith("stall_")):
+        out[column] = [columns[column].get(pc, 0.0) for pc in ordered]
+    return out
