@@ -1,0 +1,553 @@
+"""Nsight Systems SQLite exports -> the canonical tables gpu_kernels, gpu_memops, cuda_api, nvtx_ranges, devices.
+
+Inputs: a .sqlite export; a .nsys-rep or .qdstrm is exported first (orchestrator.nsys.to_sqlite).
+Export schemas differ between nsys versions (2022.4 and 2025.3 are both tested): tables and columns are
+detected, never assumed; a column a version lacks comes out as nulls. Names are categoricals (one copy of
+each distinct string). Rows are fetched in chunks, so peak memory stays near the size of the result.
+TARGET_INFO_SYSTEM_ENV (the profiled process's environment) is never read.
+
+Every table carries df.attrs["nsys_version"] (the exporter's version, e.g. "2025.3.2.0") and
+df.attrs["source"] (the .sqlite path): nsys_stats uses the version to name ranges the way that nsys did.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from flashsight.errors import InputError
+from flashsight.parsers import nvtx_projection as proj
+
+TABLES = ("gpu_kernels", "gpu_memops", "cuda_api", "nvtx_ranges", "devices")
+
+# NVTX event types (ENUM_NSYS_EVENT_TYPE): ranges in their two styles, plain and NVTXT-file forms.
+PUSHPOP, STARTEND, NVTXT_PUSHPOP, NVTXT_STARTEND, DOMAIN_CREATE = 59, 60, 70, 71, 75
+RANGE_TYPES = (PUSHPOP, STARTEND, NVTXT_PUSHPOP, NVTXT_STARTEND)
+_STYLE = {PUSHPOP: "PushPop", NVTXT_PUSHPOP: "PushPop", STARTEND: "StartEnd", NVTXT_STARTEND: "StartEnd"}
+
+KERNEL, MEMCPY, MEMSET, RUNTIME = (
+    "CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
+    "CUPTI_ACTIVITY_KIND_RUNTIME",
+)
+_PID_MASK = np.int64(0xFFFFFF)
+CHUNK_ROWS = 250_000
+
+
+# --- opening and schema detection ------------------------------------------------------------------------
+
+
+@dataclass
+class Export:
+    path: Path
+    conn: sqlite3.Connection
+    columns: dict[str, list[str]] = field(default_factory=dict)  # table -> its columns
+    version: str = ""
+
+    def has(self, table: str, column: str | None = None) -> bool:
+        cols = self.columns.get(table)
+        return cols is not None and (column is None or column in cols)
+
+    def first_table(self, *names: str) -> str | None:
+        return next((n for n in names if n in self.columns), None)
+
+
+def open_export(path: Path) -> Export:
+    """Open an nsys SQLite export read-only; InputError for anything that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        if f.read(16) != b"SQLite format 3\x00":
+            raise InputError(f"{path}: not an SQLite file (expected an nsys export)")
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, check_same_thread=False)
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+        columns = {n: [r[1] for r in conn.execute(f'PRAGMA table_info("{n}")')] for n in names}
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{path}: corrupt or truncated SQLite file ({exc})") from None
+    if "StringIds" not in columns or not ({"NVTX_EVENTS", KERNEL, RUNTIME, "TARGET_INFO_GPU"} & set(columns)):
+        conn.close()
+        raise InputError(f"{path}: an SQLite file, but not an nsys export (no StringIds / NVTX / CUDA tables)")
+    export = Export(path, conn, columns)
+    export.version = _export_version(export)
+    return export
+
+
+def _export_version(export: Export) -> str:
+    table = export.first_table("META_DATA_EXPORT", "EXPORT_META_DATA")  # 2025.x, 2022.x
+    if table is None:
+        return ""
+    row = _query(export, f"SELECT value FROM {table} WHERE name = 'EXPORT_PRODUCT_VERSION'").fetchone()
+    return str(row[0]) if row else ""
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version)[:3]) or (0,)
+
+
+def _query(export: Export, sql: str, params=()):
+    try:
+        return export.conn.execute(sql, params)
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"{export.path}: corrupt or truncated nsys export ({exc})") from None
+
+
+def read_frame(export: Export, sql: str, params=(), text_columns=()) -> pd.DataFrame:
+    """Run a query, fetching in chunks; integer columns stay int64 (Int64 where NULLs occur), the
+    text_columns become categoricals."""
+    cursor = _query(export, sql, params)
+    names = [d[0] for d in cursor.description]
+    chunks: list[pd.DataFrame] = []
+    while True:
+        try:
+            rows = cursor.fetchmany(CHUNK_ROWS)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{export.path}: corrupt or truncated nsys export ({exc})") from None
+        if not rows:
+            break
+        chunk = pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
+        for col in text_columns:
+            chunk[col] = chunk[col].astype("category")
+        chunks.append(chunk)
+    if not chunks:
+        return pd.DataFrame({n: pd.Series(dtype="category" if n in text_columns else "Int64") for n in names})
+    for col in text_columns:  # one category set across chunks
+        cats = pd.api.types.union_categoricals([c[col] for c in chunks]).categories
+        for c in chunks:
+            c[col] = c[col].cat.set_categories(cats)
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    for col in names:
+        if col not in text_columns:
+            frame[col] = _as_int(frame[col])
+    return frame
+
+
+def _as_int(s: pd.Series) -> pd.Series:
+    if s.dtype.kind in "iu":
+        return s.astype("int64")
+    if s.dtype == object and s.map(lambda v: v is None or isinstance(v, (int, np.integer))).all():
+        return s.astype("Int64") if s.isna().any() else s.astype("int64")
+    if s.dtype.kind == "f" and (s.dropna() % 1 == 0).all():
+        return s.astype("Int64")
+    return s
+
+
+# --- strings and enums -----------------------------------------------------------------------------------
+
+
+def string_map(export: Export, ids: pd.Series) -> pd.Categorical:
+    """StringIds ids -> a categorical of their values (only the strings actually used are read)."""
+    ids = ids.astype("Int64")
+    uniq = pd.unique(ids.dropna().to_numpy(np.int64))
+    values: dict[int, str] = {}
+    for start in range(0, len(uniq), 900):  # SQLite's old limit on bound parameters is 999
+        batch = uniq[start:start + 900].tolist()
+        marks = ",".join("?" * len(batch))
+        values.update(_query(export, f"SELECT id, value FROM StringIds WHERE id IN ({marks})", batch).fetchall())
+    cats = pd.Index(sorted(set(values.values())), dtype=object)
+    code_of = {i: cats.get_loc(v) for i, v in values.items()}
+    codes = ids.map(code_of).fillna(-1).astype(np.int64).to_numpy()
+    return pd.Categorical.from_codes(codes, categories=cats)
+
+
+def enum_labels(export: Export, *tables: str) -> dict[int, str]:
+    """id -> human label of an ENUM_* table (first of the given spellings that exists)."""
+    table = export.first_table(*tables)
+    if table is None:
+        return {}
+    col = "label" if export.has(table, "label") else "name"
+    return dict(_query(export, f"SELECT id, {col} FROM {table}").fetchall())
+
+
+def _labels(values: pd.Series, mapping: dict[int, str]) -> pd.Categorical:
+    out = values.map(mapping) if mapping else values.astype("string")
+    return pd.Categorical(out.where(values.notna(), None))
+
+
+def _select(export: Export, table: str, wanted: dict[str, str], where: str = "", order: str = "") -> str:
+    """SELECT the wanted source columns that this export has (NULL AS the others)."""
+    parts = [f'"{src}" AS {dst}' if export.has(table, src) else f"NULL AS {dst}" for dst, src in wanted.items()]
+    sql = f"SELECT {', '.join(parts)} FROM {table}"
+    return sql + (f" WHERE {where}" if where else "") + (f" ORDER BY {order}" if order else "")
+
+
+def _pid(g: pd.Series) -> pd.Series:
+    return (g.astype("Int64") // (1 << 24)) & 0xFFFFFF  # globalTid/globalPid -> pid
+
+
+def _tid(g: pd.Series) -> pd.Series:
+    return g.astype("Int64") & 0xFFFFFF
+
+
+# --- the tables ------------------------------------------------------------------------------------------
+
+_KERNEL_COLS = {
+    "start": "start", "end": "end", "device_id": "deviceId", "context_id": "contextId",
+    "green_context_id": "greenContextId", "stream_id": "streamId", "correlation_id": "correlationId",
+    "global_pid": "globalPid", "name_id": "demangledName", "short_name_id": "shortName",
+    "mangled_name_id": "mangledName", "grid_x": "gridX", "grid_y": "gridY", "grid_z": "gridZ",
+    "block_x": "blockX", "block_y": "blockY", "block_z": "blockZ", "registers_per_thread": "registersPerThread",
+    "static_shared_memory_bytes": "staticSharedMemory", "dynamic_shared_memory_bytes": "dynamicSharedMemory",
+    "shared_memory_executed_bytes": "sharedMemoryExecuted", "local_memory_per_thread_bytes": "localMemoryPerThread",
+    "local_memory_total_bytes": "localMemoryTotal", "grid_id": "gridId", "graph_node_id": "graphNodeId",
+    "launch_type_id": "launchType",
+}
+_MEMCPY_COLS = {
+    "start": "start", "end": "end", "device_id": "deviceId", "context_id": "contextId", "stream_id": "streamId",
+    "correlation_id": "correlationId", "global_pid": "globalPid", "bytes": "bytes", "kind_id": "copyKind",
+    "src_kind_id": "srcKind", "dst_kind_id": "dstKind", "graph_node_id": "graphNodeId",
+}
+_MEMSET_COLS = {
+    "start": "start", "end": "end", "device_id": "deviceId", "context_id": "contextId", "stream_id": "streamId",
+    "correlation_id": "correlationId", "global_pid": "globalPid", "bytes": "bytes", "value": "value",
+    "dst_kind_id": "memKind", "graph_node_id": "graphNodeId",
+}
+_RUNTIME_COLS = {
+    "start": "start", "end": "end", "event_class": "eventClass", "global_tid": "globalTid",
+    "correlation_id": "correlationId", "name_id": "nameId", "return_value": "returnValue",
+}
+_GPU_COLS = {  # TARGET_INFO_GPU, canonical <- source
+    "device_id": "id", "name": "name", "chip_name": "chipName", "bus_location": "busLocation", "uuid": "uuid",
+    "sm_count": "smCount", "clock_rate_hz": "clockRate", "total_memory_bytes": "totalMemory",
+    "memory_bandwidth_bytes_per_s": "memoryBandwidth", "l2_cache_bytes": "l2CacheSize",
+    "compute_major": "computeMajor", "compute_minor": "computeMinor", "threads_per_warp": "threadsPerWarp",
+    "max_warps_per_sm": "maxWarpsPerSm", "max_blocks_per_sm": "maxBlocksPerSm",
+    "max_threads_per_block": "maxThreadsPerBlock", "max_registers_per_sm": "maxRegistersPerSm",
+    "max_shared_memory_per_sm_bytes": "maxShmemPerSm", "max_shared_memory_per_block_optin_bytes": "maxShmemPerBlockOptin",
+    "async_engines": "asyncEngines", "cuda_device": "cuDevice", "is_discrete": "isDiscrete",
+}
+
+
+def _gpu_ops(export: Export) -> dict[str, pd.DataFrame]:
+    """Raw kernel / memcpy / memset rows (ids, not yet strings)."""
+    out = {}
+    for key, table, cols in (("kernel", KERNEL, _KERNEL_COLS), ("memcpy", MEMCPY, _MEMCPY_COLS),
+                             ("memset", MEMSET, _MEMSET_COLS)):
+        if export.has(table):
+            out[key] = read_frame(export, _select(export, table, cols, order="start"))
+    return out
+
+
+def _nvtx_events(export: Export) -> tuple[pd.DataFrame, int | None]:
+    """Range rows of NVTX_EVENTS with domain names resolved, and the timestamp that ends unclosed ranges."""
+    if not export.has("NVTX_EVENTS"):
+        return pd.DataFrame(), None
+    has = lambda c: export.has("NVTX_EVENTS", c)  # noqa: E731
+    opt = lambda c, alias=None: f"e.{c}" if has(c) else "NULL"  # noqa: E731
+    text_expr = "coalesce(s.value, e.text)" if has("textId") else "e.text"
+    join = "LEFT JOIN StringIds AS s ON e.textId = s.id" if has("textId") else ""
+    types = ",".join(map(str, RANGE_TYPES))
+    sql = f"""
+        SELECT e.rowid AS range_id, e.start AS start, e."end" AS end_raw, e.eventType AS event_type,
+               {text_expr} AS text, e.globalTid AS global_tid, {opt('endGlobalTid')} AS end_global_tid,
+               {opt('domainId')} AS domain_id, {opt('category')} AS category, {opt('color')} AS color
+        FROM NVTX_EVENTS AS e {join}
+        WHERE e.eventType IN ({types})
+        ORDER BY e.start, e.rowid"""
+    ranges = read_frame(export, sql, text_columns=("text",))
+    # Domain names: the domain-create event of the same process (nsys matches on domainId and process).
+    dom_text = "coalesce(s.value, e.text)" if has("textId") else "e.text"
+    domains = read_frame(export, f"""
+        SELECT {opt('domainId')} AS domain_id, e.globalTid AS global_tid, {dom_text} AS domain, min(e.start) AS t
+        FROM NVTX_EVENTS AS e {join} WHERE e.eventType = {DOMAIN_CREATE} GROUP BY 1, 2""")
+    if len(domains):
+        domains["pid_key"] = domains["global_tid"].astype("int64").to_numpy() >> 24
+        domains = domains.sort_values("t").drop_duplicates(["domain_id", "pid_key"])[["domain_id", "pid_key", "domain"]]
+        ranges["pid_key"] = ranges["global_tid"].astype("int64").to_numpy() >> 24
+        ranges = ranges.merge(domains, on=["domain_id", "pid_key"], how="left").drop(columns="pid_key")
+    else:
+        ranges["domain"] = None
+    ranges["domain"] = ranges["domain"].astype("category")
+    # Unclosed ranges end at the last NVTX timestamp: of range events in newer nsys, of all events in 2022.x.
+    scope = "" if version_tuple(export.version) < (2023,) else f"WHERE eventType IN ({types})"
+    row = _query(export, f'SELECT max(max(start), max("end")) FROM NVTX_EVENTS {scope}').fetchone()
+    return ranges, (row[0] if row and row[0] is not None else None)
+
+
+def read_nsys(path: Path) -> dict[str, pd.DataFrame]:
+    """The canonical nsys tables of one capture (.sqlite, .nsys-rep or .qdstrm)."""
+    path = Path(path)
+    if path.suffix != ".sqlite" and path.suffix in (".nsys-rep", ".qdstrm"):
+        from flashsight.orchestrator.nsys import to_sqlite
+
+        path = to_sqlite(path)
+    export = open_export(path)
+    try:
+        tables = _read(export)
+    finally:
+        export.conn.close()
+    for df in tables.values():
+        df.attrs.update(nsys_version=export.version, source=str(path))
+    return tables
+
+
+def _read(export: Export) -> dict[str, pd.DataFrame]:
+    ops = _gpu_ops(export)
+    api = read_frame(export, _select(export, RUNTIME, _RUNTIME_COLS, order="start")) if export.has(RUNTIME) \
+        else pd.DataFrame({c: pd.Series(dtype="int64") for c in _RUNTIME_COLS})
+    nvtx, max_ts = _nvtx_events(export)
+
+    # Ranges: ends, styles, tree, projection.
+    nvtx_ranges, api_path, api_range = _ranges_and_paths(nvtx, max_ts, ops, api)
+
+    return {
+        "gpu_kernels": _kernels_table(export, ops.get("kernel"), api, api_path, api_range),
+        "gpu_memops": _memops_table(export, ops, api, api_path, api_range),
+        "cuda_api": _api_table(export, api, api_path, api_range),
+        "nvtx_ranges": nvtx_ranges,
+        "devices": _devices_table(export),
+    }
+
+
+def _all_ops(ops: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    frames = [df[["start", "end", "correlation_id", "global_pid"]] for df in ops.values() if len(df)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in ("start", "end", "correlation_id", "global_pid")})
+    allops = pd.concat(frames, ignore_index=True).dropna()
+    return allops.astype("int64")
+
+
+def _ranges_and_paths(nvtx: pd.DataFrame, max_ts, ops, api):
+    """nvtx_ranges, plus for each cuda_api row its nvtx_path (categorical) and innermost push/pop range id."""
+    n_api = len(api)
+    empty_path = pd.Categorical([None] * n_api)
+    no_range = pd.array([pd.NA] * n_api, dtype="Int64")
+    if nvtx.empty:
+        return _empty_ranges(), empty_path, no_range
+    r = nvtx
+    unclosed = r["end_raw"].isna().to_numpy()
+    end = r["end_raw"].astype("Int64").fillna(max_ts if max_ts is not None else 0).astype("int64").to_numpy()
+    start = r["start"].astype("int64").to_numpy()
+    gtid = r["global_tid"].astype("Int64").fillna(0).astype("int64").to_numpy()
+    style = pd.Categorical(r["event_type"].map(_STYLE), categories=["PushPop", "StartEnd"])
+    crossed = r["end_global_tid"].notna().to_numpy()  # ended on another thread: nsys leaves them out
+
+    # nsys's tree (nvtx_gpu_proj_trace): every same-thread range, both styles, all domains.
+    elig = np.flatnonzero(~crossed)
+    parent_e, depth_e = proj.range_tree(gtid[elig], start[elig], end[elig])
+    parent = np.full(len(r), -1, dtype=np.int64)
+    depth = pd.array([pd.NA] * len(r), dtype="Int64")
+    parent[elig] = np.where(parent_e >= 0, elig[np.maximum(parent_e, 0)], -1)
+    depth[elig] = depth_e
+    range_id = r["range_id"].astype("int64").to_numpy()
+
+    # GPU projection.
+    api_for_proj = api.dropna(subset=["correlation_id", "global_tid"])[["start", "end", "correlation_id", "global_tid"]]
+    calls = proj.api_ops(_all_ops(ops), api_for_proj.astype("int64"))
+    projected = proj.project(pd.DataFrame({"global_tid": gtid[elig], "start": start[elig], "end": end[elig]}), calls)
+    gpu_start = pd.array([pd.NA] * len(r), dtype="Int64")
+    gpu_end = pd.array([pd.NA] * len(r), dtype="Int64")
+    op_count = pd.array([pd.NA] * len(r), dtype="Int64")
+    gpu_start[elig] = projected["gpu_start_ns"].to_numpy()
+    gpu_end[elig] = projected["gpu_end_ns"].to_numpy()
+    op_count[elig] = projected["gpu_op_count"].to_numpy()
+    # NumChild of nsys: children that have GPU ops themselves.
+    has_ops = np.zeros(len(r), dtype=bool)
+    has_ops[elig] = projected["gpu_op_count"].to_numpy() > 0
+    child_parents = parent[has_ops & (parent >= 0)]
+    gpu_children = np.bincount(child_parents, minlength=len(r)) if len(child_parents) else np.zeros(len(r), np.int64)
+
+    domain = r["domain"]
+    text = r["text"]
+    label = _qualified_labels(domain, text)
+    pid = _pid(r["global_tid"])
+    tid = _tid(r["global_tid"])
+    ranges = pd.DataFrame({
+        "range_id": range_id,
+        "domain": domain,
+        "name": text,
+        "style": style,
+        "start_ns": start,
+        "end_ns": end,
+        "duration_ns": end - start,
+        "unclosed": unclosed,
+        "depth": depth,
+        "parent": proj.nullable_int(range_id[np.maximum(parent, 0)], parent >= 0),
+        "pid": pid,
+        "tid": tid,
+        "end_tid": _tid(r["end_global_tid"]),
+        "domain_id": r["domain_id"].astype("Int64"),
+        "category": r["category"].astype("Int64"),
+        "gpu_start_ns": gpu_start,
+        "gpu_end_ns": gpu_end,
+        "gpu_projected_ns": gpu_end - gpu_start,
+        "gpu_op_count": op_count,
+        "gpu_child_count": proj.nullable_int(gpu_children, ~crossed),
+    })
+
+    # nvtx_path: push/pop ranges only, same thread, across domains.
+    pp = np.flatnonzero((style == "PushPop") & ~crossed)
+    pp_parent, pp_depth = proj.range_tree(gtid[pp], start[pp], end[pp])
+    pp_paths = proj.paths(pd.Categorical(label[pp]), pp_parent, pp_depth)
+    ranges["nvtx_path"] = pd.Categorical([None] * len(r), categories=pp_paths.categories)
+    ranges.loc[pp, "nvtx_path"] = pp_paths
+    if n_api:
+        a_tid = api["global_tid"].astype("Int64").fillna(-1).astype("int64").to_numpy()
+        inner = proj.innermost_range(gtid[pp], start[pp], end[pp], pp_parent, a_tid,
+                                     api["start"].astype("int64").to_numpy(), api["end"].astype("int64").to_numpy())
+        found = inner >= 0
+        codes = np.where(found, np.asarray(pp_paths.codes)[np.maximum(inner, 0)], -1)
+        api_path = pd.Categorical.from_codes(codes, categories=pp_paths.categories)
+        api_range = proj.nullable_int(range_id[pp][np.maximum(inner, 0)] if len(pp) else inner, found)
+    else:
+        api_path, api_range = empty_path, no_range
+    return ranges, api_path, api_range
+
+
+def _qualified_labels(domain: pd.Series, text: pd.Series) -> np.ndarray:
+    """Path element of a range: its text, prefixed 'domain:' outside the default domain (as nsys names it)."""
+    t = text.astype(object).where(text.notna(), "").to_numpy(dtype=object)
+    d = domain.astype(object).to_numpy(dtype=object)
+    return np.array([f"{dd}:{tt}" if isinstance(dd, str) else tt for dd, tt in zip(d, t)], dtype=object)
+
+
+def _empty_ranges() -> pd.DataFrame:
+    cols = ["range_id", "domain", "name", "style", "start_ns", "end_ns", "duration_ns", "unclosed", "depth",
+            "parent", "pid", "tid", "end_tid", "domain_id", "category", "gpu_start_ns", "gpu_end_ns",
+            "gpu_projected_ns", "gpu_op_count", "gpu_child_count", "nvtx_path"]
+    return pd.DataFrame({c: pd.Series(dtype="Int64") for c in cols})
+
+
+def _launch_info(df: pd.DataFrame, api: pd.DataFrame, api_path, api_range, export: Export) -> pd.DataFrame:
+    """tid, api name, nvtx_path and nvtx_range_id of each op, from its launching call (same correlation id
+    and process; the first such call when several match)."""
+    n = len(df)
+    out = pd.DataFrame(index=df.index)
+    if n == 0 or len(api) == 0:
+        out["tid"] = pd.array([pd.NA] * n, dtype="Int64")
+        out["api_name"] = pd.Categorical([None] * n)
+        out["nvtx_path"] = pd.Categorical([None] * n)
+        out["nvtx_range_id"] = pd.array([pd.NA] * n, dtype="Int64")
+        return out
+    key = pd.DataFrame({
+        "correlation_id": api["correlation_id"].astype("Int64"),
+        "pid_key": api["global_tid"].astype("Int64") // (1 << 24),
+        "api_row": np.arange(len(api)),
+    }).dropna().drop_duplicates(["correlation_id", "pid_key"])
+    left = pd.DataFrame({
+        "correlation_id": df["correlation_id"].astype("Int64"),
+        "pid_key": df["global_pid"].astype("Int64") // (1 << 24),
+    })
+    row = left.merge(key, on=["correlation_id", "pid_key"], how="left")["api_row"].to_numpy()
+    found = ~pd.isna(row)
+    idx = np.where(found, row, 0).astype(np.int64)
+    api_tid = _tid(api["global_tid"])
+    out["tid"] = proj.nullable_int(api_tid.fillna(0).to_numpy(np.int64)[idx], found & api_tid.notna().to_numpy()[idx])
+    names = _strip_api_version(string_map(export, api["name_id"]))
+    out["api_name"] = pd.Categorical.from_codes(np.where(found, names.codes[idx], -1), categories=names.categories)
+    out["nvtx_path"] = pd.Categorical.from_codes(np.where(found, np.asarray(api_path.codes)[idx], -1),
+                                                 categories=api_path.categories)
+    rid_valid = ~pd.isna(api_range)
+    rid = np.asarray(api_range.fillna(0) if hasattr(api_range, "fillna") else api_range, dtype=np.int64)
+    out["nvtx_range_id"] = proj.nullable_int(rid[idx], found & rid_valid[idx])
+    return out
+
+
+def _kernels_table(export, k, api, api_path, api_range) -> pd.DataFrame:
+    if k is None or len(k) == 0:
+        k = pd.DataFrame({c: pd.Series(dtype="Int64") for c in _KERNEL_COLS})
+    launch_types = enum_labels(export, "ENUM_CUDA_KERNEL_LAUNCH_TYPE", "ENUM_CUDA_KRENEL_LAUNCH_TYPE")
+    info = _launch_info(k, api, api_path, api_range, export)
+    start, end = k["start"].astype("int64"), k["end"].astype("int64")
+    out = pd.DataFrame({
+        "start_ns": start, "end_ns": end, "duration_ns": end - start,
+        "device_id": k["device_id"], "context_id": k["context_id"], "stream_id": k["stream_id"],
+        "correlation_id": k["correlation_id"],
+        "name": string_map(export, k["name_id"]),
+        "short_name": string_map(export, k["short_name_id"]),
+        "mangled_name": string_map(export, k["mangled_name_id"]),
+        "grid_x": k["grid_x"], "grid_y": k["grid_y"], "grid_z": k["grid_z"],
+        "block_x": k["block_x"], "block_y": k["block_y"], "block_z": k["block_z"],
+        "registers_per_thread": k["registers_per_thread"],
+        "static_shared_memory_bytes": k["static_shared_memory_bytes"],
+        "dynamic_shared_memory_bytes": k["dynamic_shared_memory_bytes"],
+        "shared_memory_executed_bytes": k["shared_memory_executed_bytes"],
+        "local_memory_per_thread_bytes": k["local_memory_per_thread_bytes"],
+        "grid_id": k["grid_id"],
+        "graph_node_id": k["graph_node_id"].astype("Int64"),
+        "launch_type": _labels(k["launch_type_id"], launch_types),
+        "green_context_id": k["green_context_id"].astype("Int64"),
+        "pid": _pid(k["global_pid"]),
+        "tid": info["tid"],
+        "api_name": info["api_name"],
+        "nvtx_path": info["nvtx_path"],
+        "nvtx_range_id": info["nvtx_range_id"],
+    })
+    return out.reset_index(drop=True)
+
+
+def _memops_table(export, ops, api, api_path, api_range) -> pd.DataFrame:
+    copy_kinds = enum_labels(export, "ENUM_CUDA_MEMCPY_OPER")
+    mem_kinds = enum_labels(export, "ENUM_CUDA_MEM_KIND")
+    frames = []
+    for op in ("memcpy", "memset"):
+        df = ops.get(op)
+        if df is None or len(df) == 0:
+            continue
+        info = _launch_info(df, api, api_path, api_range, export)
+        start, end = df["start"].astype("int64"), df["end"].astype("int64")
+        kind = df["kind_id"].map(copy_kinds) if op == "memcpy" else pd.Series("Memset", index=df.index)
+        frames.append(pd.DataFrame({
+            "start_ns": start, "end_ns": end, "duration_ns": end - start,
+            "op": op, "kind": kind.astype(object),
+            "bytes": df["bytes"].astype("int64"),
+            "value": df["value"].astype("Int64") if "value" in df else pd.NA,
+            "src_kind": df["src_kind_id"].map(mem_kinds).astype(object) if "src_kind_id" in df else None,
+            "dst_kind": df["dst_kind_id"].map(mem_kinds).astype(object),
+            "device_id": df["device_id"], "context_id": df["context_id"], "stream_id": df["stream_id"],
+            "correlation_id": df["correlation_id"], "graph_node_id": df["graph_node_id"].astype("Int64"),
+            "pid": _pid(df["global_pid"]), "tid": info["tid"], "api_name": info["api_name"].astype(object),
+            "nvtx_path": info["nvtx_path"].astype(object), "nvtx_range_id": info["nvtx_range_id"],
+        }))
+    if not frames:
+        cols = ["start_ns", "end_ns", "duration_ns", "op", "kind", "bytes", "value", "src_kind", "dst_kind",
+                "device_id", "context_id", "stream_id", "correlation_id", "graph_node_id", "pid", "tid",
+                "api_name", "nvtx_path", "nvtx_range_id"]
+        return pd.DataFrame({c: pd.Series(dtype="Int64") for c in cols})
+    out = pd.concat(frames, ignore_index=True).sort_values(["start_ns", "op"], kind="stable", ignore_index=True)
+    for col in ("op", "kind", "src_kind", "dst_kind", "api_name", "nvtx_path"):
+        out[col] = out[col].astype("category")
+    return out
+
+
+def _api_table(export, api, api_path, api_range) -> pd.DataFrame:
+    classes = enum_labels(export, "ENUM_NSYS_EVENT_CLASS")
+    start, end = api["start"].astype("int64"), api["end"].astype("int64")
+    cls = api["event_class"].map(classes).astype(object) if len(api) else api["event_class"]
+    return pd.DataFrame({
+        "start_ns": start, "end_ns": end, "duration_ns": end - start,
+        "name": _strip_api_version(string_map(export, api["name_id"])),
+        "symbol": string_map(export, api["name_id"]),
+        "api": pd.Categorical(pd.Series(cls, dtype=object).map(_api_kind)),
+        "pid": _pid(api["global_tid"]), "tid": _tid(api["global_tid"]),
+        "correlation_id": api["correlation_id"], "return_value": api["return_value"],
+        "nvtx_path": api_path, "nvtx_range_id": api_range,
+    }).reset_index(drop=True)
+
+
+def _strip_api_version(names: pd.Categorical) -> pd.Categorical:
+    """cudaLaunchKernel_v7000 -> cudaLaunchKernel, as nsys's own reports print API names."""
+    return names.rename_categories(lambda c: re.sub(r"_v\d+$", "", c)) if len(set(
+        re.sub(r"_v\d+$", "", c) for c in names.categories)) == len(names.categories) else \
+        pd.Categorical(pd.Series(names).astype(object).str.replace(r"_v\d+$", "", regex=True))
+
+
+def _api_kind(label) -> str | None:
+    if not isinstance(label, str):
+        return None
+    low = label.lower()
+    return "driver" if "driver" in low else "runtime" if "runtime" in low else label
+
+
+def _devices_table(export: Export) -> pd.DataFrame:
+    if not export.has("TARGET_INFO_GPU"):
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in [*_GPU_COLS, "compute_capability"]})
+    df = read_frame(export, _select(export, "TARGET_INFO_GPU", _GPU_COLS, order="id"))
+    major, minor = df["compute_major"], df["compute_minor"]
+    df["compute_capability"] = [f"{a}.{b}" if pd.notna(a) and pd.notna(b) else None for a, b in zip(major, minor)]
+    return df
