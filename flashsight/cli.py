@@ -93,25 +93,51 @@ def workloads(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
 def run(workload: str, params: tuple[str, ...], out: Path | None, iters: int | None, warmup: int,
         as_json: bool) -> None:
-    """Run WORKLOAD once without a profiler: its own timing, rates and correctness."""
+    """Run WORKLOAD once without a profiler: its own timing, rates and correctness.
+
+    WORKLOAD is a built-in name, a Python file or package.module:function (see "Your own workloads").
+    """
     from flashsight.environment import probe
-    from flashsight.outputs.terminal import print_result
+    from flashsight.orchestrator.targets import is_external
+    from flashsight.outputs.terminal import print_any_result
     from flashsight.outputs.writers import write_json
     from flashsight.workloads import get_workload
     from flashsight.workloads.harness import run_workload
     from flashsight.workloads.params import parse_assignments
 
-    target = get_workload(workload)
     given = parse_assignments(params)
-    target.resolve(given)  # bad parameters fail before any output directory exists
-    out = out or _default_out("run", workload)
-    result = run_workload(target, given, job_dir=out, warmup=warmup, iters=iters)
-    write_json(probe(), out / "env.json")
+    if is_external(workload):
+        result, out = _run_external(workload, given, out)
+    else:
+        target = get_workload(workload)
+        target.resolve(given)  # bad parameters fail before any output directory exists
+        out = out or _default_out("run", workload)
+        result = run_workload(target, given, job_dir=out, warmup=warmup, iters=iters)
+        write_json(probe(), out / "env.json")
     if as_json:
         click.echo(json.dumps(result, indent=2))
-    else:
-        print_result(result, console)
+    elif result is not None:
+        print_any_result(result, console)
         console.print(f"[dim]result: {out / 'result.json'}[/dim]")
+
+
+def _run_external(workload: str, given: dict, out: Path | None) -> tuple[dict | None, Path]:
+    """A user's workload in its own process (no profiler); its result.json when it wrote one."""
+    from flashsight.environment import probe
+    from flashsight.orchestrator.job import raise_for, run_job
+    from flashsight.orchestrator.targets import resolve_target
+    from flashsight.outputs.writers import write_json
+
+    target = resolve_target(workload, given)
+    out = out or _default_out("run", workload)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(probe(), out / "env.json")
+    outcome = run_job(target, "none", out)
+    raise_for(outcome, out)
+    if outcome.result is None:
+        err_console.print(f"[dim]{workload} finished in {outcome.duration_s:.1f} s and wrote no result.json "
+                          f"(log: {out / 'job.log'})[/dim]")
+    return outcome.result, out
 
 
 # --------------------------------------------------------------------------------------------- profile
@@ -127,8 +153,11 @@ def run(workload: str, params: tuple[str, ...], out: Path | None, iters: int | N
 @click.option("--ncu-set", default=None, help="ncu --set (e.g. full) instead of flashsight's section list.")
 @click.option("--ncu-section", "ncu_sections", multiple=True, help="ncu --section; repeat for several.")
 @click.option("--ncu-metrics", "ncu_metrics", multiple=True, help="ncu --metrics names; repeat for several.")
+@click.option("--nvtx-include", "nvtx_includes", multiple=True, metavar="EXPR",
+              help="ncu --nvtx-include (e.g. 'mydomain@step/'); replaces a built-in's own filter.")
 def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None, timeout_s: float,
-            ncu_set: str | None, ncu_sections: tuple[str, ...], ncu_metrics: tuple[str, ...]) -> None:
+            ncu_set: str | None, ncu_sections: tuple[str, ...], ncu_metrics: tuple[str, ...],
+            nvtx_includes: tuple[str, ...]) -> None:
     """Run one WORKLOAD config under nsys or ncu, keep the artifacts and parse them into tables."""
     from flashsight.environment import probe
     from flashsight.orchestrator.job import NcuOptions, raise_for, run_job
@@ -137,7 +166,7 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
     from flashsight.outputs.writers import write_json
     from flashsight.workloads.params import parse_assignments
 
-    target = resolve_target(workload, parse_assignments(params))
+    target = resolve_target(workload, parse_assignments(params), nvtx_includes)
     out = out or _default_out(tool, workload)
     out.mkdir(parents=True, exist_ok=True)
     write_json(probe(), out / "env.json")
@@ -172,3 +201,69 @@ def parse(inputs: tuple[Path, ...], out: Path, formats: tuple[str, ...]) -> None
                    err=True)
     if failures:
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------------------------- sweep
+
+
+@main.command()
+@click.argument("plan", required=False, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory (default runs/<time>-sweep-<name>).")
+@click.option("--resume", is_flag=True, help="Continue the sweep in --out: finished jobs are kept, not redone.")
+@click.option("--dry-run", is_flag=True, help="List the jobs and an estimated duration; run nothing.")
+@click.option("--gpus", default=None, metavar="0,1,...", help="One worker per GPU (CUDA_VISIBLE_DEVICES).")
+@click.option("--mode", type=click.Choice(["batched", "process"]), default=None,
+              help="Several configs per process (the default plan's) or one process per job.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Configs per process when batched.")
+@click.option("--min-free-gb", type=click.FloatRange(min=0), default=None,
+              help="Free disk space required before each job (default: the plan's, else 2).")
+@click.option("--retry-failed", is_flag=True, help="With --resume: run failed and timed-out jobs again.")
+def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus: str | None, mode: str | None,
+          batch_size: int | None, min_free_gb: float | None, retry_failed: bool) -> None:
+    """Run every job of PLAN (a TOML file; default: the study's grids for every workload), parsed and merged."""
+    import signal
+
+    from flashsight.orchestrator.estimate import estimate_s
+    from flashsight.orchestrator.plan import load_plan
+    from flashsight.orchestrator.runner import Sweep, SweepOptions, open_run, parse_gpus
+    from flashsight.orchestrator.state import STATE_FILE, Store
+    from flashsight.outputs.sweep_view import SweepView, print_dry_run, summary_line
+
+    options = SweepOptions(gpus=parse_gpus(gpus), mode=mode, batch_size=batch_size, min_free_gb=min_free_gb)
+    if resume and out is None:
+        raise click.UsageError("--resume needs --out DIR (the sweep to continue)")
+    loaded = load_plan(plan) if (plan is not None or not resume) else None
+    if dry_run:
+        if loaded is None:
+            from flashsight.orchestrator.plan import parse_plan
+
+            loaded = parse_plan(Store(out / STATE_FILE).meta("plan") or "", out / "plan.toml")
+        statuses, history = {}, []
+        if out is not None and (out / STATE_FILE).exists():
+            store = Store(out / STATE_FILE)
+            statuses, history = {j["job_id"]: j["status"] for j in store.jobs(False)}, store.durations()
+        run_mode = mode or loaded.mode
+        size = (batch_size or loaded.batch_size) if run_mode == "batched" else 1
+        todo = [j for j in loaded.jobs if statuses.get(j.job_id) not in ("succeeded", "failed", "timed_out")]
+        print_dry_run(loaded.jobs, statuses, estimate_s(todo, run_mode, size, history), run_mode, size, console)
+        return
+    out = out or _default_out("sweep", loaded.name)
+    store, loaded, sync = open_run(out, loaded, resume=resume, retry_failed=retry_failed)
+    view = SweepView(console, store.counts, len(loaded.jobs), f"sweep {loaded.name}")
+    if resume:
+        console.print(f"[dim]resuming {out}: {sync['done']} of {sync['jobs']} jobs already finished, "
+                      f"{sync['new']} new, {sync['recovered']} adopted, {sync['requeued']} to run again[/dim]")
+    runner = Sweep(out, loaded, options, on_event=view.on_event)
+
+    def _stop(signum, frame):  # SIGTERM (a scheduler, `timeout`) ends the sweep as cleanly as Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        summary = runner.run(view.wait)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        store.close()
+    line = summary_line(loaded.name, summary, out)
+    console.print(line, markup=False, highlight=False)
+    sys.exit(summary.exit_code)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from flashsight.workloads import get_workload
+from flashsight.workloads import BUILTIN, get_workload
+from flashsight.workloads.external import decode_params, is_function_spec, is_python_file, require_file
 from flashsight.workloads.harness import ncu_nvtx_filter, range_name
 
 
@@ -30,5 +32,25 @@ def builtin_target(name: str, given: dict) -> Target:
     )
 
 
-def resolve_target(workload: str, given: dict) -> Target:
-    return builtin_target(workload, given)
+def external_target(workload: str, given: dict, nvtx_includes: tuple[str, ...] | list[str] = ()) -> Target:
+    """A user's file or module:function. Its params are not validated: they pass through as JSON."""
+    if is_python_file(workload):
+        argv = [sys.executable, str(require_file(workload))]
+    else:  # the job runs in its own directory: keep the caller's directory importable
+        argv = [sys.executable, "-m", "flashsight.workloads.external", workload, "--sys-path", os.getcwd()]
+    return Target(workload=workload, argv=argv, params=decode_params(given), nvtx_includes=list(nvtx_includes),
+                  measured_range=None)
+
+
+def is_external(workload: str) -> bool:
+    return workload not in BUILTIN and (is_python_file(workload) or is_function_spec(workload))
+
+
+def resolve_target(workload: str, given: dict, nvtx_includes: tuple[str, ...] | list[str] = ()) -> Target:
+    """A built-in name, a .py file or pkg.mod:function. nvtx_includes, when given, replace the default filter."""
+    if is_external(workload):
+        return external_target(workload, given, nvtx_includes)
+    target = builtin_target(workload, given)
+    if nvtx_includes:
+        target = replace(target, nvtx_includes=list(nvtx_includes))
+    return target

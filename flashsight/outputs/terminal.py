@@ -93,3 +93,29 @@ def print_job(outcome, job_dir: Path, console: Console) -> None:
         print_result(outcome.result, console)
     for name, rows in outcome.tables.items():
         console.print(f"  {name:<14} {rows:>9,} rows")
+
+
+def print_any_result(result: dict, console: Console) -> None:
+    """A kernel workload's result as its table, the JIT study's as its own, anything else (users') as JSON."""
+    if result.get("kind") == "jit":
+        print_jit_result(result, console)
+    elif {"timing", "rates", "correctness", "device"} <= set(result):
+        print_result(result, console)
+    else:
+        console.print_json(data=result)
+
+
+def print_jit_result(result: dict, console: Console) -> None:
+    table = Table(title=f"FlashInfer {result.get('flashinfer_version') or ''} JIT (wall time)", box=None)
+    for col in ("family", "cold s", "disk hit s", "memory hit ms", "cache", "modules", "import torch+FI s"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    for family, r in result["families"].items():
+        table.add_row(family, _fmt(r["cold_s"], ".2f"), _fmt(r["disk_hit_s"], ".3f"),
+                      _fmt(r["memory_hit_s"] * 1e3 if r["memory_hit_s"] is not None else None, ".3f"),
+                      _mib(r["cache"]["size_bytes"]), str(r["cache"]["modules"]),
+                      _fmt(r["import_torch_s"] + r["import_flashinfer_s"], ".2f"))
+    console.print(table)
+    cache = result["default_cache"]
+    console.print(f"[dim]default cache {cache['path']}: "
+                  + (f"{_mib(cache['size_bytes'])}, {cache['modules']} modules" if cache["exists"] else "absent")
+                  + "[/dim]")

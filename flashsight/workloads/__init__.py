@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from flashsight.errors import ParamError
+from flashsight.workloads.decode import Decode
 from flashsight.workloads.harness import Workload
+from flashsight.workloads.jit import Jit
+from flashsight.workloads.prefill import Prefill
 from flashsight.workloads.rmsnorm import RMSNorm
+from flashsight.workloads.rope import Rope
 
-BUILTIN: dict[str, Workload] = {w.name: w for w in (RMSNorm(),)}
+BUILTIN: dict[str, Workload] = {w.name: w for w in (Prefill(), Decode(), RMSNorm(), Rope(), Jit())}
 
 
 def get_workload(name: str) -> Workload:

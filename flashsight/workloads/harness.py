@@ -18,6 +18,7 @@ import os
 import platform
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -47,9 +48,14 @@ class Case:
 
 
 class Workload:
-    """Subclass per workload family: name, params, the study's grid, and prepare()."""
+    """Subclass per workload family: name, params, the study's grid, and prepare().
+
+    Kernel workloads (kind "kernel") implement prepare() and get the harness's flow; a workload that measures
+    something else (the JIT study: wall time around calls) sets its own kind and overrides execute().
+    """
 
     name: str = ""
+    kind: str = "kernel"
     description: str = ""
     spec: ParamSpec = ParamSpec(())
     study_grid: dict[str, list] = {}
@@ -57,8 +63,16 @@ class Workload:
     def validate(self, cfg: dict) -> None:
         """Cross-parameter checks (heads divisible, ...): raise ParamError. Runs before any GPU work."""
 
+    def footprint_bytes(self, cfg: dict) -> int | None:
+        """GPU memory the config's tensors need, for a clear error before allocating; None: unknown."""
+        return None
+
     def prepare(self, cfg: dict) -> Case:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def execute(self, cfg: dict, *, job_dir: Path | None, warmup: int, iters: int | None) -> dict:
+        """Run one resolved config in this process and return its result record."""
+        return _run_kernel(self, cfg, job_dir=job_dir, warmup=warmup, iters=iters)
 
     def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
         cfg = self.spec.resolve(given, self.name)
@@ -68,6 +82,7 @@ class Workload:
     def describe(self) -> dict:
         return {
             "name": self.name,
+            "kind": self.kind,
             "description": self.description,
             "params": [p.describe() for p in self.spec.params],
             "study_grid": self.study_grid,
@@ -168,19 +183,27 @@ def run_workload(
     iters: int | None = None,
 ) -> dict:
     """Run one config of a workload in this process and return (and write) its result record."""
+    if (iters is not None and iters < 1) or warmup < 0:
+        raise ParamError("iters must be >= 1 and warmup >= 0")
     cfg = workload.resolve(given)
+    return workload.execute(cfg, job_dir=Path(job_dir) if job_dir is not None else None, warmup=warmup,
+                            iters=iters)
+
+
+def _run_kernel(workload: Workload, cfg: dict, *, job_dir: Path | None, warmup: int, iters: int | None) -> dict:
+    """The kernel flow: fits? -> prepare -> check -> warm-up -> measured range -> result.json."""
     profiler = os.environ.get(PROFILER_ENV, "")
     iters = iters if iters is not None else (1 if profiler == "ncu" else 100)
-    if iters < 1 or warmup < 0:
-        raise ParamError("iters must be >= 1 and warmup >= 0")
     name = range_name(workload.name, cfg)
     started = time.time()
 
-    t0 = time.perf_counter()
-    case = workload.prepare(cfg)
-    prepare_s = time.perf_counter() - t0
-    correctness = case.check()
-    times_ms = measure(case, warmup=warmup, iters=iters, name=name)
+    with _gpu_errors(workload.name):
+        _check_fits(workload, cfg)
+        t0 = time.perf_counter()
+        case = workload.prepare(cfg)
+        prepare_s = time.perf_counter() - t0
+        correctness = case.check()
+        times_ms = measure(case, warmup=warmup, iters=iters, name=name)
     timing = _summary(times_ms)
 
     result = {
@@ -204,6 +227,35 @@ def run_workload(
     if job_dir is not None:
         write_json(result, Path(job_dir) / RESULT_FILE)
     return result
+
+
+def _check_fits(workload: Workload, cfg: dict) -> None:
+    """A config that cannot fit in free GPU memory is a parameter error, said before anything is allocated."""
+    need = workload.footprint_bytes(cfg)
+    if need is None:
+        return
+    free, _total = _cuda_timer().mem_get_info()
+    if need > free:
+        raise ParamError(f"{workload.name}: this config needs about {need / 2**30:.1f} GiB of GPU memory, "
+                         f"{free / 2**30:.1f} GiB are free (reduce the batch or lengths)")
+
+
+@contextmanager
+def _gpu_errors(workload: str):
+    """Out-of-memory and FlashInfer/CUDA failures become one-line errors instead of tracebacks."""
+    import torch
+
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as exc:
+        raise ParamError(f"{workload}: out of GPU memory: {_first_line(exc)}") from None
+    except RuntimeError as exc:  # FlashInfer raises RuntimeError for unsupported shapes and CUDA errors
+        raise WorkloadError(f"{workload}: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _device_summary() -> dict:
