@@ -81,6 +81,21 @@ def _probe_device(pynvml, index: int) -> dict:
     }
 
 
+def _fill_from_torch(gpu: dict) -> None:
+    """NVML lacks some facts on some GPUs (the SM count on an H100): take them from torch when it is there."""
+    if not gpu.get("available") or importlib.util.find_spec("torch") is None:
+        return
+    if all(d.get("sm_count") for d in gpu["devices"]):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    for d in gpu["devices"]:
+        if d.get("sm_count") is None and d["index"] < torch.cuda.device_count():
+            d["sm_count"] = torch.cuda.get_device_properties(d["index"]).multi_processor_count
+
+
 def probe_torch() -> dict:
     if importlib.util.find_spec("torch") is None:
         return {"installed": False}
@@ -139,12 +154,14 @@ def probe_tools() -> dict:
 
 
 def probe() -> dict:
+    gpu = probe_gpus()
+    _fill_from_torch(gpu)
     return {
         "flashsight": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "host": platform.node(),
-        "gpu": probe_gpus(),
+        "gpu": gpu,
         "torch": probe_torch(),
         "flashinfer": probe_flashinfer(),
         "tools": probe_tools(),

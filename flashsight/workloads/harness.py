@@ -131,9 +131,7 @@ def measure(case: Case, *, warmup: int, iters: int, name: str) -> list[float]:
         case.step()
     cuda.synchronize()
     events = [(cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)) for _ in range(iters)]
-    domain = nvtx.get_domain(NVTX_DOMAIN)
-    attributes = nvtx.EventAttributes(message=name)
-    domain.push_range(attributes)
+    nvtx.push_range(message=name, domain=NVTX_DOMAIN)
     try:
         for start, stop in events:
             start.record()
@@ -141,7 +139,7 @@ def measure(case: Case, *, warmup: int, iters: int, name: str) -> list[float]:
             stop.record()
         cuda.synchronize()
     finally:
-        domain.pop_range()
+        nvtx.pop_range(domain=NVTX_DOMAIN)
     return [start.elapsed_time(stop) for start, stop in events]
 
 
