@@ -531,10 +531,12 @@ def _api_table(export, api, api_path, api_range) -> pd.DataFrame:
 
 
 def _strip_api_version(names: pd.Categorical) -> pd.Categorical:
-    """cudaLaunchKernel_v7000 -> cudaLaunchKernel, as nsys's own reports print API names."""
-    return names.rename_categories(lambda c: re.sub(r"_v\d+$", "", c)) if len(set(
-        re.sub(r"_v\d+$", "", c) for c in names.categories)) == len(names.categories) else \
-        pd.Categorical(pd.Series(names).astype(object).str.replace(r"_v\d+$", "", regex=True))
+    """API names as nsys's reports print them: a 6-character '_vNNNN' suffix dropped
+    (cudaLaunchKernel_v7000 -> cudaLaunchKernel; cudaLaunchKernelExC_v11060 stays, as in nsys)."""
+    short = [c[:-6] if c[-6:-4] == "_v" else c for c in names.categories]
+    if len(set(short)) == len(short):
+        return names.rename_categories(short)
+    return pd.Categorical(np.asarray([*short, None], dtype=object)[names.codes])  # code -1 -> None
 
 
 def _api_kind(label) -> str | None:
