@@ -205,17 +205,18 @@ def nvtx_columns(stack: list[tuple[str, str]]) -> tuple[str | None, str | None]:
     return domain, "/".join(r for d, r in stack if d == domain)
 
 
-_TEMPLATE = re.compile(r"<[^<>]*>")
+_ANONYMOUS = re.compile(r"(\(anonymous namespace\)|<?unnamed>)::")
 
 
 def short_kernel_name(name: str) -> str:
-    """'void ns::Kernel<…>(T2 *, …)' -> 'Kernel' (what ncu calls the function name)."""
-    text = name.strip()
-    while _TEMPLATE.search(text):
-        text = _TEMPLATE.sub("", text)
-    text = text.split("(")[0].strip()
-    text = text.split(" ")[-1] if " " in text else text
-    return text.split("::")[-1]
+    """'void ns::Kernel<…>(T2 *, …)' -> 'Kernel' (what ncu calls the function name).
+
+    The CSV's demangled text is lossy ('<unnamed>' loses its '<'), so no bracket matching: the function name is
+    the identifier just before the first '<' or '('.
+    """
+    text = _ANONYMOUS.sub("", name.strip())
+    head = re.split(r"[<(]", text, maxsplit=1)[0].strip()
+    return head.split()[-1].split("::")[-1] if head else text
 
 
 def _dims(text: str) -> list[int | None]:

@@ -72,7 +72,7 @@ def derive_one(row: dict, m: dict) -> dict:
     out["flop_per_s"] = out["flop"] / seconds
 
     dram = row.get("dram_bytes", math.nan)
-    out["dram_bytes_per_s"] = dram / seconds
+    out["dram_bytes_per_s"] = dram / seconds  # ncu's own dram__bytes.sum.per_second wins where present
     out["arithmetic_intensity"] = out["flop"] / dram if dram and dram > 0 else math.nan
 
     # Peaks from the report: per-cycle peak × measured clock, else device attributes.
@@ -128,4 +128,7 @@ def derive(kernels: pd.DataFrame, metrics_by_kernel: dict[int, dict]) -> pd.Data
     """kernels with the derived columns added (one derive_one per row)."""
     records = [derive_one(row, metrics_by_kernel.get(row["kernel_id"], {})) for row in kernels.to_dict("records")]
     derived = pd.DataFrame.from_records(records, index=kernels.index)
+    kernels = kernels.copy()
+    for column in derived.columns.intersection(kernels.columns):  # a measured value beats a derived one
+        kernels[column] = kernels[column].fillna(derived.pop(column))
     return pd.concat([kernels, derived], axis=1)
