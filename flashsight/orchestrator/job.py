@@ -37,7 +37,7 @@ class NcuOptions:
 @dataclass
 class JobOutcome:
     tool: str
-    status: str  # succeeded | failed | timed_out
+    status: str  # succeeded | failed | timed_out | interrupted (stopped by the orchestrator: not the job's fault)
     duration_s: float
     error: str | None = None
     artifacts: list[str] = field(default_factory=list)
@@ -103,8 +103,11 @@ def _require_tool(tool: str) -> None:
 
 
 def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None = None,
-            ncu: NcuOptions | None = None, extra_env: dict[str, str] | None = None) -> JobOutcome:
-    """Launch, wait (killing the whole tree on timeout), parse. Never raises for a failing workload."""
+            ncu: NcuOptions | None = None, extra_env: dict[str, str] | None = None, watch=None) -> JobOutcome:
+    """Launch, wait (killing the whole tree on timeout), parse. Never raises for a failing workload.
+
+    watch: see procs.run_logged (the sweep uses it to stop a job on Ctrl-C and to time out batch configs).
+    """
     _require_tool(tool)
     job_dir = Path(job_dir).resolve()
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -112,10 +115,10 @@ def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None
     env = _child_env(target, job_dir, tool) | (extra_env or {})
     started = time.monotonic()
     done = procs.run_logged(_profiled_argv(target, job_dir, tool, ncu or NcuOptions()), job_dir / LOG_FILE,
-                            timeout_s=timeout_s, env=env, cwd=job_dir)
+                            timeout_s=timeout_s, env=env, cwd=job_dir, watch=watch, guard=True)
     outcome = JobOutcome(tool=tool, status="succeeded", duration_s=0.0)
     if not done.ok:
-        outcome.status = "timed_out" if done.timed_out else "failed"
+        outcome.status = "timed_out" if done.timed_out else ("interrupted" if done.stopped else "failed")
         outcome.error = f"{done.describe_failure()}: {_last_error_line(done.log_tail(40))}"
     else:
         try:

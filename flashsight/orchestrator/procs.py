@@ -3,6 +3,10 @@
 Each child gets its own process group (a timeout kills the whole tree: ncu and its target, nsys and its
 agent), asks the kernel to kill it when the orchestrator dies (PR_SET_PDEATHSIG), and writes stdout and
 stderr to one log file whose tail goes into error messages.
+
+PR_SET_PDEATHSIG reaches only the direct child: ncu's target or nsys's agent would outlive an orchestrator
+killed with SIGKILL. A guard (a tiny process holding a pipe from the orchestrator) kills the whole group when
+that pipe closes without a word, which is what the kernel does for us when the orchestrator dies by any means.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +41,11 @@ class Completed:
     duration_s: float
     log_path: Path
     timed_out: bool
+    stopped: str | None = None  # why a watch ended it early (e.g. "interrupted"); None: it ran its course
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and self.stopped is None
 
     def signal_name(self) -> str | None:
         if self.returncode is not None and self.returncode < 0:
@@ -53,6 +59,8 @@ class Completed:
         return tail(self.log_path, lines)
 
     def describe_failure(self) -> str:
+        if self.stopped:
+            return self.stopped
         if self.timed_out:
             return f"timed out after {self.duration_s:.0f} s"
         sig = self.signal_name()
@@ -70,8 +78,33 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def kill_group(pgid: int, grace_s: float = 5.0) -> None:
-    """SIGTERM the group, then SIGKILL whatever is still there after the grace period."""
+def group_alive(pgid: int) -> bool:
+    """Whether group pgid has a member that is not a zombie (in a container, orphaned zombies may never be
+    reaped: counting them would make every kill wait out its whole grace period)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
+def kill_group(pgid: int, grace_s: float = 5.0, leader: subprocess.Popen | None = None) -> None:
+    """SIGTERM the group, then SIGKILL whatever is still there after the grace period.
+
+    leader: the group's first process, reaped while waiting (a zombie leader would keep the group "alive").
+    """
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0)):
         try:
             os.killpg(pgid, sig)
@@ -79,11 +112,39 @@ def kill_group(pgid: int, grace_s: float = 5.0) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
+            if leader is not None:
+                leader.poll()
+            if not group_alive(pgid):
                 return
             time.sleep(0.05)
+
+
+_GUARD_CODE = """
+import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)  # the orchestrator decides; only its death (EOF) is our cue
+if sys.stdin.buffer.read() != b"done":
+    try:
+        os.killpg(int(sys.argv[1]), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+"""
+
+
+class _Guard:
+    """Kills process group `pgid` if this process dies before calling release()."""
+
+    def __init__(self, pgid: int):
+        self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _GUARD_CODE, str(pgid)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def release(self) -> None:
+        try:
+            self.proc.stdin.write(b"done")
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.proc.wait()
 
 
 def run_logged(
@@ -94,8 +155,15 @@ def run_logged(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     on_start=None,
+    watch=None,
+    guard: bool = False,
 ) -> Completed:
-    """Run argv (never through a shell) in a new process group, appending its output to log_path."""
+    """Run argv (never through a shell) in a new process group, appending its output to log_path.
+
+    watch: called about every 0.2 s while the child runs; a returned string ends the whole group early ("timeout"
+    counts as a timeout, anything else is recorded as `stopped`). guard: kill the group even if this process
+    is SIGKILLed (see the module's note).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log_path, "ab") as log:
@@ -111,24 +179,49 @@ def run_logged(
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+        keeper = _Guard(proc.pid) if guard else None
         if on_start is not None:
             on_start(proc.pid)
-        timed_out = False
+        timed_out, stopped = False, None
         try:
-            proc.wait(timeout=timeout_s)
+            if watch is None:
+                proc.wait(timeout=timeout_s)
+            else:
+                stopped = _wait_watching(proc, started, timeout_s, watch)
+                timed_out, stopped = stopped == "timeout", (None if stopped == "timeout" else stopped)
         except subprocess.TimeoutExpired:
             timed_out = True
         except BaseException:  # Ctrl-C or a signal turned exception: leave no tree behind
-            kill_group(proc.pid, grace_s=2.0)
+            kill_group(proc.pid, grace_s=2.0, leader=proc)
             proc.wait()
+            if keeper:
+                keeper.release()
             raise
         # Also reap grandchildren still holding the group after a normal exit (a left-behind agent).
-        kill_group(proc.pid, grace_s=2.0 if timed_out else 0.5)
+        kill_group(proc.pid, grace_s=2.0 if (timed_out or stopped) else 0.5, leader=proc)
         proc.wait()
+        if keeper:
+            keeper.release()
     return Completed(
         argv=argv,
-        returncode=None if timed_out else proc.returncode,
+        returncode=None if (timed_out or stopped) else proc.returncode,
         duration_s=time.monotonic() - started,
         log_path=log_path,
         timed_out=timed_out,
+        stopped=stopped,
     )
+
+
+def _wait_watching(proc: subprocess.Popen, started: float, timeout_s: float | None, watch) -> str | None:
+    """Wait for proc; return "timeout" or watch's reason when it must be ended, None when it exited."""
+    while True:
+        try:
+            proc.wait(timeout=0.2)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        if timeout_s is not None and time.monotonic() - started > timeout_s:
+            return "timeout"
+        reason = watch()
+        if reason:
+            return reason

@@ -1,0 +1,48 @@
+"""A rough duration for --dry-run: measured medians where a run directory has them, else per-tool defaults.
+
+The defaults come from the H100 runs of devtools/device_sweep.sh (see devtools/results/sweep/): a process
+costs interpreter + torch + CUDA context + FlashInfer module load, plus the profiler's own start and export;
+in batched mode that is paid once per batch, and each config adds only its own work.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+
+# seconds: (per process, per config) by tool
+PROCESS_S = {"none": 6.0, "nsys": 14.0, "ncu": 12.0}
+CONFIG_S = {"none": 1.0, "nsys": 1.5, "ncu": 6.0}
+JIT_S = 30.0  # first use of a kernel family on a machine with an empty FlashInfer cache
+WORKLOAD_S = {"jit": 120.0}  # workloads whose config is a long job of its own (the JIT study compiles 4x)
+
+
+def estimate_s(jobs: list, mode: str, batch_size: int, history: list[tuple[str, str, float]] = ()) -> float:
+    """jobs: JobSpec-like objects (workload, tool, group_key()). history: (workload, tool, seconds) measured."""
+    measured = defaultdict(list)
+    for workload, tool, seconds in history:
+        measured[(workload, tool)].append(seconds)
+    medians = {key: statistics.median(v) for key, v in measured.items()}
+    total = JIT_S * len({job.workload for job in jobs if job.workload in ("rmsnorm", "rope", "decode", "prefill")})
+    groups: dict[str, list] = defaultdict(list)
+    for job in jobs:
+        groups[job.group_key()].append(job)
+    for members in groups.values():
+        tool, workload = members[0].tool, members[0].workload
+        if (workload, tool) in medians:
+            total += medians[(workload, tool)] * len(members)
+            continue
+        per_config = WORKLOAD_S.get(workload, CONFIG_S[tool])
+        if mode == "batched":
+            total += PROCESS_S[tool] * math.ceil(len(members) / batch_size) + per_config * len(members)
+        else:
+            total += (PROCESS_S[tool] + per_config) * len(members)
+    return total
+
+
+def human(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")

@@ -1,0 +1,82 @@
+"""The sweep's outputs: jobs.parquet (one row per job of the plan) and each canonical table merged over all jobs.
+
+Merged tables carry `job_id`, `workload`, `tool` and every config parameter as columns, so any table can be
+grouped by config. A parameter whose name a table already uses gets a `param_` prefix in that table. Both are
+rebuilt from the per-job files (never appended to), so they are right after any interruption, and written
+atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from flashsight.outputs.writers import write_table
+
+JOBS_TABLE = "jobs"
+ID_COLUMNS = ("job_id", "workload", "tool")
+
+
+def _params_frame(jobs: list[dict]) -> pd.DataFrame:
+    """One row per job, one column per parameter (union over workloads; types made consistent per column)."""
+    frame = pd.DataFrame([json.loads(j["params"]) for j in jobs], index=range(len(jobs)))
+    for column in frame.columns:
+        kinds = {type(v) for v in frame[column] if v is not None and not (isinstance(v, float) and pd.isna(v))}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            frame[column] = frame[column].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v))
+                                              else str(v))
+    return frame
+
+
+def write_jobs_table(jobs: list[dict], run_dir: Path) -> Path:
+    base = pd.DataFrame({
+        "job_id": [j["job_id"] for j in jobs],
+        "workload": [j["workload"] for j in jobs],
+        "tool": [j["tool"] for j in jobs],
+        "status": pd.Series([j["status"] for j in jobs], dtype="string"),
+        "attempts": pd.Series([j["attempts"] for j in jobs], dtype="int64"),
+        "started_at": pd.to_datetime(pd.Series([j["started_at"] for j in jobs], dtype="string"),
+                                     format="%Y-%m-%dT%H:%M:%S%z", utc=True),
+        "duration_s": pd.Series([j["duration_s"] for j in jobs], dtype="float64"),
+        "error": pd.Series([j["error"] for j in jobs], dtype="string"),
+        "log_tail": pd.Series([j["log_tail"] for j in jobs], dtype="string"),
+        "ncu_options": pd.Series([j["ncu"] for j in jobs], dtype="string"),
+        "params_json": pd.Series([j["params"] for j in jobs], dtype="string"),
+        "batch_id": pd.Series([j["batch_id"] for j in jobs], dtype="string"),
+        "job_dir": pd.Series([j["job_dir"] for j in jobs], dtype="string"),
+    })
+    params = _params_frame(jobs)
+    params.columns = [c if c not in base.columns else f"param_{c}" for c in params.columns]
+    frame = pd.concat([base.iloc[:, :3], params, base.iloc[:, 3:]], axis=1)
+    return write_table(frame, run_dir, JOBS_TABLE)
+
+
+def write_merged_tables(jobs: list[dict], run_dir: Path) -> dict[str, int]:
+    """<run_dir>/<table>.parquet for every table any succeeded job produced. Returns table -> rows."""
+    done = [j for j in jobs if j["status"] == "succeeded" and j["tables"]]
+    pieces: dict[str, list[pd.DataFrame]] = {}
+    param_columns: dict[str, set[str]] = {}
+    for job in done:
+        for table in json.loads(job["tables"]):
+            path = run_dir / job["job_dir"] / f"{table}.parquet"
+            if table == JOBS_TABLE or not path.exists():
+                continue
+            df = pd.read_parquet(path)
+            ids = {"job_id": job["job_id"], "workload": job["workload"], "tool": job["tool"]}
+            cfg = {(f"param_{k}" if k in df.columns or k in ids else k): v for k, v in json.loads(job["params"]).items()}
+            param_columns.setdefault(table, set()).update(cfg)
+            front = pd.DataFrame({**ids, **cfg}, index=df.index)
+            pieces.setdefault(table, []).append(pd.concat([front, df.drop(columns=[c for c in ids if c in df])], axis=1))
+    written = {}
+    for table, dfs in pieces.items():
+        dfs = [d for d in dfs if len(d)] or dfs[:1]
+        merged = pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0].reset_index(drop=True)
+        for column in param_columns[table]:  # a name two workloads use with different types: keep it as text
+            kinds = {type(v) for v in merged[column].dropna()}
+            if len(kinds) > 1 and not kinds <= {int, float}:
+                merged[column] = merged[column].map(lambda v: None if pd.isna(v) else str(v))
+        write_table(merged, run_dir, table)
+        written[table] = len(merged)
+    return written
