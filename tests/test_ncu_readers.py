@@ -1,6 +1,6 @@
 """ncu readers against ncu itself: the same H100 report read as .ncu-rep and as ncu's own CSV pages.
 
-Data (tests/data/ncu, copied from the shared H100 fixtures, ncu 2025.3.1):
+Data (tests/data/ncu, gzip'ed copies of the shared H100 fixtures, ncu 2025.3.1):
   dec.ncu-rep + dec_raw.csv    --set full, FlashInfer batch decode: decode + merge-states kernels
   mm.ncu-rep + mm_raw.csv      --set full -c 1: torch's random-fill kernel, no NVTX
   ncsv_raw.csv / ncsv_raw_base.csv / ncsv_details.csv / ncsv_source_rms.csv   one --set full report of
@@ -11,28 +11,17 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from flashsight.parsers.ncu_csv import sniff_page, to_base_unit
-from flashsight.parsers.ncu_report import read_ncu
-
-DATA = Path(__file__).parent / "data" / "ncu"
+from tests.ncu_data import ncu_file, ncu_tables
 
 
 @pytest.fixture(scope="module")
 def tables():
-    cache: dict[str, dict[str, pd.DataFrame]] = {}
-
-    def get(name: str) -> dict[str, pd.DataFrame]:
-        if name not in cache:
-            cache[name] = read_ncu(DATA / name)
-        return cache[name]
-
-    return get
+    return ncu_tables
 
 
 def printed_decimals(text: pd.Series) -> pd.Series:
@@ -47,7 +36,7 @@ def agree_at_print_precision(exact: pd.Series, printed_value: pd.Series, printed
     return (exact - printed_value).abs() <= tolerance
 
 
-def raw_units(path: Path) -> dict[str, str]:
+def raw_units(path) -> dict[str, str]:
     with open(path, newline="") as f:
         reader = csv.reader(f)
         names, units = next(reader), next(reader)
@@ -64,7 +53,7 @@ def test_every_metric_of_the_report_equals_ncus_raw_csv(tables, stem):
     assert (merged["value_rep"].isna() == merged["value_csv"].isna()).all()
     numeric = merged.dropna(subset=["value_rep"])
     assert len(numeric) > 2000 * rep["kernel_id"].nunique()
-    units = raw_units(DATA / f"{stem}_raw.csv")
+    units = raw_units(ncu_file(f"{stem}_raw.csv"))
     ok = agree_at_print_precision(numeric["value_rep"], numeric["value_csv"], numeric["text_csv"],
                                   numeric["metric"].astype(str).map(units))
     assert ok.all(), numeric.loc[~ok, ["metric", "value_rep", "text_csv"]].head().to_string()
@@ -81,7 +70,7 @@ def test_scaled_and_base_unit_csvs_give_the_same_values(tables):
     assert (merged["value_s"].isna() == merged["value_b"].isna()).all()
     assert (merged["unit_s"].astype(str) == merged["unit_b"].astype(str)).all()
     both = merged.dropna(subset=["value_s"])
-    units = raw_units(DATA / "ncsv_raw.csv")
+    units = raw_units(ncu_file("ncsv_raw.csv"))
     # each page is exact to its own printed digits: 6 decimals in the scaled unit, 2 in the base unit
     tol_s = 0.5 * 10.0 ** (-printed_decimals(both["text_s"])) * both["metric"].astype(str).map(
         lambda m: to_base_unit(units[m])[1])
@@ -163,7 +152,7 @@ def test_details_page_metrics_equal_the_raw_page_of_the_same_report(tables):
     merged = mapped.merge(raw, on=["kernel_id", "metric"], suffixes=("_d", "_r"))
     assert len(merged) == len(mapped)
     # the details page prints 2 decimals in its own (scaled) unit
-    with open(DATA / "ncsv_details.csv", newline="") as f:
+    with open(ncu_file("ncsv_details.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     unit_of = {(int(r["ID"]), r["Section Name"], r["Metric Name"]): r["Metric Unit"] for r in rows if r["Metric Name"]}
     factor = [to_base_unit(unit_of[(k, s, lab)])[1] for k, s, lab in
@@ -212,4 +201,4 @@ def test_report_source_counters_add_up_to_the_kernel_totals(tables):
 @pytest.mark.parametrize("name, page", [("dec_raw.csv", "raw"), ("ncsv_raw_base.csv", "raw"),
                                         ("ncsv_details.csv", "details"), ("ncsv_source_rms.csv", "source")])
 def test_sniffing_the_page(name, page):
-    assert sniff_page(DATA / name) == page
+    assert sniff_page(ncu_file(name)) == page
