@@ -179,3 +179,90 @@ def test_times_are_int64_and_names_categorical():
 
 SHAPES = DATA / "h100_shapes"
 needs_shapes = pytest.mark.skipif(not (SHAPES / "shapes.sqlite").is_file(), reason="h100_shapes capture not present")
+
+
+def shapes():
+    return tables(SHAPES / "shapes.sqlite")
+
+
+@needs_shapes
+@pytest.mark.parametrize("report, keys", [
+    ("cuda_gpu_kern_sum", ["Name"]),
+    ("nvtx_sum", ["Range", "Style"]),
+    ("nvtx_gpu_proj_sum", ["Range", "Style"]),
+    ("nvtx_gpu_proj_trace", ["RangeId"]),
+])
+def test_shapes_summaries_equal_nsys(report, keys):
+    ours = nsys_stats.REPORTS[report](shapes())
+    assert_same_rows(ours, read_nsys_csv(SHAPES / f"shapes_{report}.csv"), keys)
+
+
+@needs_shapes
+def test_shapes_gpu_ops_equal_cuda_gpu_trace():
+    trace = read_nsys_csv(SHAPES / "shapes_cuda_gpu_trace.csv")
+    k = shapes()["gpu_kernels"]
+    m = shapes()["gpu_memops"]
+    assert len(k) + len(m) == len(trace)
+    ours = pd.concat([
+        pd.DataFrame({"start": k["start_ns"], "dur": k["duration_ns"], "corr": k["correlation_id"],
+                      "stream": k["stream_id"], "name": k["name"].astype(str)}),
+        pd.DataFrame({"start": m["start_ns"], "dur": m["duration_ns"], "corr": m["correlation_id"],
+                      "stream": m["stream_id"],
+                      "name": [f"[CUDA memcpy {kd}]" if op == "memcpy" else "[CUDA memset]"
+                               for op, kd in zip(m["op"], m["kind"])]}),
+    ]).sort_values(["start", "corr"], ignore_index=True)
+    theirs = trace.sort_values(["Start (ns)", "CorrId"], ignore_index=True)
+    assert (ours["start"] == theirs["Start (ns)"]).all() and (ours["dur"] == theirs["Duration (ns)"]).all()
+    assert (ours["corr"] == theirs["CorrId"]).all() and (ours["stream"] == theirs["Strm"]).all()
+    assert (ours["name"] == theirs["Name"]).all()
+
+
+@needs_shapes
+def test_shapes_pushpop_nesting_equals_nvtx_pushpop_trace():
+    """nvtx_path is built on the push/pop tree of each thread (all domains): its depth is nsys's Lvl."""
+    theirs = read_nsys_csv(SHAPES / "shapes_nvtx_pushpop_trace.csv").set_index("RangeId")
+    r = shapes()["nvtx_ranges"].set_index("range_id").loc[theirs.index]
+    assert (r["nvtx_path"].astype(str).str.count("/") == theirs["Lvl"]).all()
+    assert (r["start_ns"] == theirs["Start (ns)"]).all() and (r["end_ns"] == theirs["End (ns)"]).all()
+    assert (r["tid"] == theirs["TID"]).all()
+
+
+@needs_shapes
+def test_shapes_ranges_and_paths():
+    t = shapes()
+    r, k, m = t["nvtx_ranges"], t["gpu_kernels"], t["gpu_memops"]
+    by = lambda name: r[r["name"] == name]  # noqa: E731
+    # nesting, domains, registered strings and plain text
+    assert by("matmul")["depth"].tolist() == [2, 2, 2]
+    assert set(by("work")["domain"].astype(object).fillna("")) == {"", "flashsight.A"}
+    assert set(k.loc[k["nvtx_path"].notna(), "nvtx_path"].astype(str)) >= {
+        "step/attention/matmul", "step/attention/flashsight.A:work", "step/work", "flashsight.B:b_step/b_inner"}
+    # the start/end range ended on the worker thread takes no part in the projection
+    cross = by("cross_thread").iloc[0]
+    assert cross["end_tid"] != cross["tid"] and pd.isna(cross["gpu_op_count"]) and pd.isna(cross["depth"])
+    # two threads, several streams
+    assert k["tid"].nunique() == 2 and k.loc[k["nvtx_path"].astype(str).str.startswith("flashsight.B"), "tid"].nunique() == 1
+    assert k["stream_id"].nunique() >= 3
+    # memcpy of every direction and memsets from the runtime and the driver API, each under its range
+    assert set(m.loc[m["nvtx_path"] == "copies", "kind"]) == {"Host-to-Device", "Device-to-Device", "Device-to-Host"}
+    ms = m[m["op"] == "memset"]
+    assert set(ms["api_name"].astype(str)) == {"cudaMemsetAsync", "cuMemsetD32Async"}
+    assert (ms["nvtx_path"] == "memsets").all() and ms["value"].tolist() == [0, 7]
+    # ranges without GPU work
+    for name in ("cpu_only", "sync_only"):
+        assert by(name)["gpu_op_count"].tolist() == [0] and by(name)["gpu_start_ns"].isna().all()
+    # Triton launches through the driver API
+    tri = k[k["nvtx_path"] == "triton_add"]
+    assert tri["api_name"].astype(str).str.startswith("cuLaunchKernel").all() and len(tri) == 1
+
+
+@needs_shapes
+def test_shapes_graph_replay_traced_as_whole_graphs_projects_nothing():
+    """With nsys's default --cuda-graph-trace=graph a replay leaves no kernel rows (only whole-graph
+    records, which nsys's projection ignores too): the range exists, with no GPU ops."""
+    r = shapes()["nvtx_ranges"]
+    replay = r[r["name"] == "graph_replay"].iloc[0]
+    assert replay["gpu_op_count"] == 0
+    api = shapes()["cuda_api"]
+    launches = api.loc[api["nvtx_range_id"] == replay["range_id"], "name"].astype(str)
+    assert launches.str.startswith("cudaGraphLaunch").sum() == 2  # nsys keeps the "_v10000" suffix

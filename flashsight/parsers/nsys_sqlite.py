@@ -35,7 +35,7 @@ KERNEL, MEMCPY, MEMSET, RUNTIME = (
     "CUPTI_ACTIVITY_KIND_RUNTIME",
 )
 _PID_MASK = np.int64(0xFFFFFF)
-CHUNK_ROWS = 250_000
+CHUNK_ROWS = 50_000
 
 
 # --- opening and schema detection ------------------------------------------------------------------------
@@ -98,11 +98,11 @@ def _query(export: Export, sql: str, params=()):
 
 
 def read_frame(export: Export, sql: str, params=(), text_columns=()) -> pd.DataFrame:
-    """Run a query, fetching in chunks; integer columns stay int64 (Int64 where NULLs occur), the
-    text_columns become categoricals."""
+    """Run a query, fetching in chunks; integer columns become int64 (Int64 where NULLs occur), the
+    text_columns categoricals."""
     cursor = _query(export, sql, params)
     names = [d[0] for d in cursor.description]
-    chunks: list[pd.DataFrame] = []
+    parts: dict[str, list] = {n: [] for n in names}
     while True:
         try:
             rows = cursor.fetchmany(CHUNK_ROWS)
@@ -110,48 +110,62 @@ def read_frame(export: Export, sql: str, params=(), text_columns=()) -> pd.DataF
             raise InputError(f"{export.path}: corrupt or truncated nsys export ({exc})") from None
         if not rows:
             break
-        chunk = pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
-        for col in text_columns:
-            chunk[col] = chunk[col].astype("category")
-        chunks.append(chunk)
-    if not chunks:
-        return pd.DataFrame({n: pd.Series(dtype="category" if n in text_columns else "Int64") for n in names})
-    for col in text_columns:  # one category set across chunks
-        cats = pd.api.types.union_categoricals([c[col] for c in chunks]).categories
-        for c in chunks:
-            c[col] = c[col].cat.set_categories(cats)
-    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-    for col in names:
-        if col not in text_columns:
-            frame[col] = _as_int(frame[col])
-    return frame
+        for name, col in zip(names, zip(*rows)):
+            parts[name].append(pd.Categorical(col) if name in text_columns else _int_column(col))
+    frame = {}
+    for name in names:
+        chunks = parts.pop(name)
+        if name in text_columns:
+            frame[name] = pd.api.types.union_categoricals(chunks) if len(chunks) > 1 else \
+                (chunks[0] if chunks else pd.Categorical([]))
+        elif not chunks:
+            frame[name] = pd.array([], dtype="Int64")
+        elif all(isinstance(c, np.ndarray) and c.dtype == np.int64 for c in chunks):
+            frame[name] = np.concatenate(chunks)
+        else:
+            frame[name] = pd.concat([pd.Series(c) for c in chunks], ignore_index=True)
+            if frame[name].dtype == object:
+                frame[name] = frame[name].infer_objects()
+    return pd.DataFrame(frame)
 
 
-def _as_int(s: pd.Series) -> pd.Series:
-    if s.dtype.kind in "iu":
-        return s.astype("int64")
-    if s.dtype == object and s.map(lambda v: v is None or isinstance(v, (int, np.integer))).all():
-        return s.astype("Int64") if s.isna().any() else s.astype("int64")
-    if s.dtype.kind == "f" and (s.dropna() % 1 == 0).all():
-        return s.astype("Int64")
-    return s
+def _int_column(values: tuple):
+    """One fetched column: int64 array, Int64 (nullable) when NULLs occur, else whatever it holds."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    arr = np.array(values, dtype=object)
+    missing = np.equal(arr, None)
+    present = arr[~missing]
+    if all(isinstance(v, (int, np.integer)) for v in present[:64]):
+        try:
+            arr[missing] = 0
+            return pd.arrays.IntegerArray(arr.astype(np.int64), missing)
+        except (TypeError, ValueError, OverflowError):
+            arr[missing] = None
+    return arr
 
 
 # --- strings and enums -----------------------------------------------------------------------------------
 
 
-def string_map(export: Export, ids: pd.Series) -> pd.Categorical:
+def string_map(export: Export, ids) -> pd.Categorical:
     """StringIds ids -> a categorical of their values (only the strings actually used are read)."""
-    ids = ids.astype("Int64")
-    uniq = pd.unique(ids.dropna().to_numpy(np.int64))
+    ids = pd.Series(ids).astype("Int64")
+    valid = ids.notna().to_numpy()
+    raw = ids.fillna(-1).to_numpy(np.int64)
+    uniq, inverse = np.unique(raw, return_inverse=True)
     values: dict[int, str] = {}
-    for start in range(0, len(uniq), 900):  # SQLite's old limit on bound parameters is 999
-        batch = uniq[start:start + 900].tolist()
+    wanted = uniq[uniq >= 0]
+    for start in range(0, len(wanted), 900):  # SQLite's old limit on bound parameters is 999
+        batch = wanted[start:start + 900].tolist()
         marks = ",".join("?" * len(batch))
         values.update(_query(export, f"SELECT id, value FROM StringIds WHERE id IN ({marks})", batch).fetchall())
     cats = pd.Index(sorted(set(values.values())), dtype=object)
-    code_of = {i: cats.get_loc(v) for i, v in values.items()}
-    codes = ids.map(code_of).fillna(-1).astype(np.int64).to_numpy()
+    lookup = {v: i for i, v in enumerate(cats)}
+    code_of_uniq = np.array([lookup.get(values.get(u), -1) for u in uniq.tolist()], dtype=np.int64)
+    codes = np.where(valid, code_of_uniq[inverse.ravel()] if len(uniq) else raw, -1)
     return pd.Categorical.from_codes(codes, categories=cats)
 
 
