@@ -100,6 +100,9 @@ def run_batch(jobs: list[dict], targets: list[Target], tool: str, batch_dir: Pat
         tables = {}
         if tool != "none":
             tables = per_job.get(job["job_id"], {})
+            if tool == "ncu" and len(tables.get("ncu_kernels", ())) == 0:
+                results.append(ConfigOutcome(job, target, "rerun", "ncu profiled no kernel of this config"))
+                continue
             write_tables(tables, run_dir / job["job_dir"])
             tables = {name: len(df) for name, df in tables.items()}
         results.append(ConfigOutcome(job, target, "succeeded", tables=tables,
@@ -166,10 +169,10 @@ def split_tables(tables: dict[str, pd.DataFrame], ranges: dict[str, str]) -> dic
     per_job: dict[str, dict[str, pd.DataFrame]] = {job: {} for job in ranges}
 
     def owners(df: pd.DataFrame, name: str) -> pd.Series | None:
-        if "nvtx_range" in df.columns:
-            return df["nvtx_range"].map(by_range)
         if name == "nvtx_ranges" and "name" in df.columns:
             return df["name"].map(by_range)
+        if "nvtx_range" in df.columns:  # ncu: the innermost domain's ranges, outer/inner
+            return df["nvtx_range"].map(lambda p: _owner_in_path(p, by_range))
         if "nvtx_path" in df.columns:
             return df["nvtx_path"].map(lambda p: _owner_in_path(p, by_range))
         if "kernel_id" in df.columns and "kernel_id" in owner_of_kernel:
@@ -199,6 +202,7 @@ def _owner_in_path(path, by_range: dict[str, str]):
     if not isinstance(path, str):
         return None
     for segment in reversed(path.split("/")):
-        if segment in by_range:
-            return by_range[segment]
+        for name in (segment, segment.partition(":")[2]):  # nsys prefixes 'domain:' outside the default domain
+            if name in by_range:
+                return by_range[name]
     return None
