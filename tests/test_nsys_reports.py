@@ -185,16 +185,18 @@ def shapes():
     return tables(SHAPES / "shapes.sqlite")
 
 
-@needs_shapes
+@pytest.mark.parametrize("capture", ["shapes", "shapes_graphnodes"])
 @pytest.mark.parametrize("report, keys", [
     ("cuda_gpu_kern_sum", ["Name"]),
     ("nvtx_sum", ["Range", "Style"]),
     ("nvtx_gpu_proj_sum", ["Range", "Style"]),
     ("nvtx_gpu_proj_trace", ["RangeId"]),
 ])
-def test_shapes_summaries_equal_nsys(report, keys):
-    ours = nsys_stats.REPORTS[report](shapes())
-    assert_same_rows(ours, read_nsys_csv(SHAPES / f"shapes_{report}.csv"), keys)
+def test_shapes_summaries_equal_nsys(capture, report, keys):
+    if not (SHAPES / f"{capture}.sqlite").is_file():
+        pytest.skip(f"{capture} capture not present")
+    ours = nsys_stats.REPORTS[report](tables(SHAPES / f"{capture}.sqlite"))
+    assert_same_rows(ours, read_nsys_csv(SHAPES / f"{capture}_{report}.csv"), keys)
 
 
 @needs_shapes
@@ -266,3 +268,17 @@ def test_shapes_graph_replay_traced_as_whole_graphs_projects_nothing():
     api = shapes()["cuda_api"]
     launches = api.loc[api["nvtx_range_id"] == replay["range_id"], "name"].astype(str)
     assert launches.str.startswith("cudaGraphLaunch").sum() == 2  # nsys keeps the "_v10000" suffix
+
+
+@pytest.mark.skipif(not (SHAPES / "shapes_graphnodes.sqlite").is_file(), reason="graph-node capture not present")
+def test_graph_nodes_replay_counts_launches_not_kernels():
+    """With --cuda-graph-trace=node each replay's kernels carry the cudaGraphLaunch's correlation id:
+    two replays of a three-kernel graph are 6 kernels but 2 GPU ops of the range, as nsys counts them."""
+    t = tables(SHAPES / "shapes_graphnodes.sqlite")
+    replay = t["nvtx_ranges"].query("name == 'graph_replay'").iloc[0]
+    k = t["gpu_kernels"]
+    graph_kernels = k[k["nvtx_range_id"] == replay["range_id"]]
+    assert graph_kernels["graph_node_id"].notna().all() and len(graph_kernels) == 6
+    assert graph_kernels["correlation_id"].nunique() == 2 == replay["gpu_op_count"]
+    assert replay["gpu_start_ns"] == graph_kernels["start_ns"].min()
+    assert replay["gpu_end_ns"] == graph_kernels["end_ns"].max()
