@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,10 +38,12 @@ def stem_of(path: Path) -> Path:
     return path.with_suffix("") if path.suffix in SUFFIXES else path
 
 
-def to_sqlite(path: Path, timeout_s: float = 900, log_path: Path | None = None) -> Path:
+def to_sqlite(path: Path, timeout_s: float = 900, log_path: Path | None = None, out_dir: Path | None = None) -> Path:
     """The SQLite export for a capture given as .sqlite, .nsys-rep or .qdstrm (or their common stem).
 
-    Reuses an export newer than its report; otherwise imports (.qdstrm -> .nsys-rep) and exports.
+    Reuses an export at least as new as its report; otherwise imports (.qdstrm -> .nsys-rep, when only the
+    .qdstrm exists) and exports. New files go to out_dir, else beside the input, else (read-only input
+    folder) to <tmp>/flashsight-nsys.
     """
     path = Path(path)
     if path.suffix == ".sqlite":
@@ -48,24 +51,37 @@ def to_sqlite(path: Path, timeout_s: float = 900, log_path: Path | None = None) 
             raise InputError(f"{path}: no such file")
         return path
     stem = stem_of(path)
-    qdstrm, rep, sqlite = (stem.with_name(stem.name + s) for s in (".qdstrm", ".nsys-rep", ".sqlite"))
     if path.suffix in SUFFIXES and not path.is_file():
         raise InputError(f"{path}: no such file")
+    qdstrm, rep = stem.with_name(stem.name + ".qdstrm"), stem.with_name(stem.name + ".nsys-rep")
     if not (rep.is_file() or qdstrm.is_file()):
         raise InputError(f"{path}: no .nsys-rep or .qdstrm capture found for {stem.name}")
-    if sqlite.is_file() and rep.is_file() and sqlite.stat().st_mtime >= rep.stat().st_mtime:
-        return sqlite
-    log_path = log_path or stem.with_name(stem.name + ".export.log")
+    dest = _writable_dir(Path(out_dir) if out_dir else stem.parent)
+    source = rep if rep.is_file() else qdstrm
+    for sqlite in (stem.with_name(stem.name + ".sqlite"), dest / f"{stem.name}.sqlite"):
+        if sqlite.is_file() and sqlite.stat().st_mtime >= source.stat().st_mtime:
+            return sqlite
+    sqlite = dest / f"{stem.name}.sqlite"
+    log_path = log_path or dest / f"{stem.name}.export.log"
     with ending_new_agents():
         if not rep.is_file():
+            rep = dest / f"{stem.name}.nsys-rep"
             _import_qdstrm(qdstrm, rep, timeout_s, log_path)
         _export_sqlite(rep, sqlite, timeout_s, log_path)
     return sqlite
 
 
+def _writable_dir(folder: Path) -> Path:
+    if os.access(folder, os.W_OK):
+        return folder
+    fallback = Path(tempfile.gettempdir()) / "flashsight-nsys"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
+
+
 def _import_qdstrm(qdstrm: Path, rep: Path, timeout_s: float, log_path: Path) -> None:
     importer = tools.require_importer()
-    done = procs.run_logged([importer, "-i", str(qdstrm)], log_path, timeout_s=timeout_s)
+    done = procs.run_logged([importer, "-i", str(qdstrm), "-o", str(rep), "-f"], log_path, timeout_s=timeout_s)
     if not done.ok or not rep.is_file():
         raise _tool_failure(f"QdstrmImporter on {qdstrm}", done, log_path, hint="a truncated or foreign .qdstrm?")
 
@@ -84,8 +100,9 @@ def _export_sqlite(rep: Path, sqlite: Path, timeout_s: float, log_path: Path) ->
 
 
 def _tool_failure(what: str, done: procs.Completed, log_path: Path, hint: str) -> ToolError:
-    last = next((ln for ln in reversed(done.log_tail(8).splitlines()) if ln.strip()), "")
-    detail = f": {last.strip()}" if last else ""
+    # The tool's last words, on one line (progress bars use carriage returns).
+    lines = [ln.strip() for ln in done.log_tail(8).replace("\r", "\n").splitlines() if ln.strip()]
+    detail = f": {lines[-1][:300]}" if lines else ""
     return ToolError(f"{what} failed ({done.describe_failure()}; {hint}; log {log_path}){detail}")
 
 
