@@ -114,7 +114,7 @@ def _expand(block: dict, ctx: str, plan_dir: Path) -> list[JobSpec]:
 
     if "workload" not in block:
         raise ParamError(f"{ctx}: missing workload")
-    workload = _workload_name(_str(block["workload"], f"{ctx} workload"), plan_dir)
+    workload = _workload_name(_str(block["workload"], f"{ctx} workload"), plan_dir, ctx)
     tools = block.get("tools", ["nsys", "ncu"])
     if isinstance(tools, str):
         tools = [tools]
@@ -140,13 +140,13 @@ def _expand(block: dict, ctx: str, plan_dir: Path) -> list[JobSpec]:
     return specs
 
 
-def _workload_name(workload: str, plan_dir: Path) -> str:
+def _workload_name(workload: str, plan_dir: Path, ctx: str) -> str:
     """A Python file is named relative to the plan's folder; built-in names and module:function stay as they are."""
     if workload.endswith(".py"):
         path = Path(workload)
         path = path if path.is_absolute() else (plan_dir / path)
         if not path.is_file():
-            raise ParamError(f"workload file {workload!r} not found (looked in {path})")
+            raise ParamError(f"{ctx}: workload file {workload!r} not found (looked in {path})")
         return str(path.resolve())
     return workload
 

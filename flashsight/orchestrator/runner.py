@@ -89,6 +89,8 @@ def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool =
         else:
             plan = load_plan(None)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # an atomic write cut off by a kill (merged tables, jobs.parquet)
+        stale.unlink(missing_ok=True)
     store = Store(db_path)
     sync = store.sync_plan(plan, job_dir_of)
     (out / "plan.toml").write_text(plan.source)

@@ -2,8 +2,8 @@
 
 Params: behaviour = ok | segv | hang | flaky | exit; ledger = a file to append to; state = a folder for markers;
 work_s = seconds of "work" (a child process holds it, so a killed tree is visible); value = anything.
-Ledger lines: `start <job_dir> <nonce>` first, `done <job_dir> <nonce>` after result.json is written, so a test
-can tell a run that completed from one that was cut off. Children carry FLASHSIGHT_TEST_MARK in their
+Ledger lines: `start <job_dir> <nonce> <gpu> <ns>` first, `done ...` after result.json is written, so a test
+can tell a run that completed from one that was cut off (gpu: CUDA_VISIBLE_DEVICES, ns: wall clock). Children carry FLASHSIGHT_TEST_MARK in their
 environment for the orphan check.
 """
 
@@ -24,13 +24,19 @@ nonce = f"{os.getpid()}-{time.time_ns()}"
 def ledger(kind):
     if params.get("ledger"):
         with open(params["ledger"], "a") as f:
-            f.write(f"{kind} {job_dir.name} {nonce}\n")  # one short write: whole or absent
+            gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "-")
+            f.write(f"{kind} {job_dir.name} {nonce} {gpu} {time.time_ns()}\n")  # one short write: whole or absent
 
 
 def work(seconds):
-    """Hold a grandchild for the duration of the work, like ncu's target under ncu."""
-    child = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
-    child.wait()
+    """Work for `seconds` while holding a child that would live on for an hour if this process were killed
+    (like ncu's target under ncu): an orphan left by a killed tree is there to be found."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    try:
+        time.sleep(seconds)
+    finally:
+        child.kill()
+        child.wait()
 
 
 ledger("start")
