@@ -265,5 +265,5 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
         signal.signal(signal.SIGTERM, previous)
         store.close()
     line = summary_line(loaded.name, summary, out)
-    console.print(line, markup=False, highlight=False)
+    click.echo(line)  # one line, never wrapped: scripts grep it
     sys.exit(summary.exit_code)
