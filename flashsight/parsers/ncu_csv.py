@@ -27,7 +27,6 @@ import pandas as pd
 from flashsight.errors import InputError
 from flashsight.parsers.warp_stalls import canonical_reason
 
-NULL_TEXTS = frozenset({"", "n/a", "nan", "no data", "N/A"})
 _PUSH_POP = "Push/Pop_Range"
 _START_END = "Start/Stop_Range"
 ID_COLUMNS = ("ID", "Process ID", "Process Name", "Host Name", "Kernel Name", "Context", "Stream", "Block Size",
@@ -73,8 +72,8 @@ def to_base_unit(unit: str) -> tuple[str, float]:
 
 def numbers(texts: pd.Series) -> pd.Series:
     """Printed numbers -> float (thousands separators dropped); anything else -> NaN."""
-    cleaned = texts.str.replace(",", "", regex=False)
-    return pd.to_numeric(cleaned.where(~cleaned.isin(NULL_TEXTS)), errors="coerce")
+    cleaned = texts.astype(str).str.replace(",", "", regex=False)
+    return pd.to_numeric(cleaned, errors="coerce")  # '', 'n/a', 'nan', 'no data', words -> NaN
 
 
 # ---------------------------------------------------------------------------------------------------- sniffing
@@ -162,17 +161,15 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     first_metric = names.index("CC") + 1 if "CC" in names else len(ID_COLUMNS)
     metric_names = names[first_metric:]
     n_kernels, n_metrics = len(body), len(metric_names)
-    texts = body.iloc[:, first_metric:]
+    texts = body.iloc[:, first_metric:].to_numpy(dtype=object).reshape(-1)  # kernel-major, like the rows
     base = [to_base_unit(u) for u in units[first_metric:]]
-    values = np.empty((n_kernels, n_metrics), dtype="float64")
-    for j in range(n_metrics):
-        values[:, j] = numbers(texts.iloc[:, j]).to_numpy(dtype="float64") * base[j][1]
+    factors = np.tile(np.array([b[1] for b in base], dtype="float64"), n_kernels)
     metrics = pd.DataFrame({
         "kernel_id": np.repeat(identity["kernel_id"].to_numpy(), n_metrics),
         "metric": pd.Categorical(np.tile(np.array(metric_names, dtype=object), n_kernels)),
-        "value": values.reshape(-1),
+        "value": numbers(pd.Series(texts, dtype=object)).to_numpy(dtype="float64") * factors,
         "unit": pd.Categorical(np.tile(np.array([b[0] for b in base], dtype=object), n_kernels)),
-        "text": texts.to_numpy(dtype=object).reshape(-1),
+        "text": texts,
     })
     return identity, metrics
 
@@ -226,16 +223,16 @@ def _dims(text: str) -> list[int | None]:
 
 def _identity(body: pd.DataFrame, names: list[str], kernel_ids: pd.Series) -> pd.DataFrame:
     pp, se = _nvtx_column(names, _PUSH_POP), _nvtx_column(names, _START_END)
-    rows = []
-    for i in range(len(body)):
-        row = body.iloc[i]
+    narrow = body[[c for c in dict.fromkeys([*ID_COLUMNS, pp, se]) if c in body.columns]]  # rows of a wide
+    rows = []                                                                                 # page are slow
+    for row in narrow.to_dict("records"):
         stack = parse_nvtx_cell(row[pp]) if pp else []
         if not stack and se:
             stack = parse_nvtx_cell(row[se])
         domain, rng = nvtx_columns(stack)
         grid, block = _dims(row.get("Grid Size", "")), _dims(row.get("Block Size", ""))
         rows.append({
-            "kernel_id": int(kernel_ids.iloc[i]),
+            "kernel_id": int(kernel_ids.iloc[len(rows)]),
             "name": row["Kernel Name"],
             "short_name": short_kernel_name(row["Kernel Name"]),
             "mangled_name": None,  # the CSV pages do not carry it

@@ -52,6 +52,8 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
     source_frames = []
     kind_cache: dict[str, tuple[int, str]] = {}
     string_kind = nr.IMetric.ValueKind_STRING
+    numeric_kinds = {nr.IMetric.ValueKind_FLOAT, nr.IMetric.ValueKind_DOUBLE, nr.IMetric.ValueKind_UINT32,
+                     nr.IMetric.ValueKind_UINT64}
     kernel_id = -1
     for r in range(ctx.num_ranges()):
         rng = ctx.range_by_idx(r)
@@ -71,11 +73,11 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
                 if kind == string_kind:
                     values.append(None)
                     texts.append(metric.as_string())
-                elif not metric.has_value():
-                    values.append(None)
+                elif kind in numeric_kinds and metric.has_value():
+                    values.append(metric.as_double())  # one call instead of value()'s kind dispatch
                     texts.append(None)
-                else:
-                    values.append(metric.value())
+                else:  # no value ('no data' on ncu's pages)
+                    values.append(None)
                     texts.append(None)
             source = _source_rows(action, kernel_id, identity[-1]["name"], metric_names)
             if source is not None:
