@@ -114,16 +114,19 @@ def compare(ours: Path, theirs: Path, key: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--kernels", type=int, default=1_000_000)
     ap.add_argument("--per-batch", type=int, default=1000)
     ap.add_argument("--reuse", action="store_true", help="reuse <out>/bench.sqlite if it exists")
-    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--timeout", type=float, default=600, help="per step: capture, import, export")
+    ap.add_argument("--stats-timeout", type=float, default=300, help="for `nsys stats` (reported, not fatal)")
     ap.add_argument("--flashsight-child", nargs=2, metavar=("SQLITE", "OUTDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.flashsight_child:
         flashsight_child(Path(args.flashsight_child[0]), Path(args.flashsight_child[1]))
         return
+    if args.out is None:
+        ap.error("--out is required")
 
     from flashsight.orchestrator import nsys as nsys_orch
     from flashsight.orchestrator import tools
@@ -153,6 +156,8 @@ def main() -> None:
         report["import_export_s"] = time.perf_counter() - t0
     report["sqlite_mib"] = sqlite.stat().st_size / 2**20
 
+    # Linux counts the parent's memory at fork into a child's peak RSS: measure that floor with `true`.
+    report["rss_floor_mib"] = timed_child(["true"], out / "floor.log")[1]
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     fs_log = out / "flashsight.log"
     wall, rss, rc = timed_child([sys.executable, __file__, "--flashsight-child", str(sqlite), str(out)], fs_log)
@@ -163,8 +168,8 @@ def main() -> None:
     ref_stem = out / "nsys"
     argv = [nsys.path, "stats", "-r", "cuda_gpu_kern_sum,nvtx_gpu_proj_sum", "-f", "csv", "--force-export=false",
             "--force-overwrite=true", "-o", str(ref_stem), str(sqlite)]
-    wall, rss, rc = timed_child(["timeout", str(int(args.timeout))] + argv, out / "nsys_stats.log")
-    report["nsys_stats"] = {"wall_s": wall, "peak_rss_mib": rss, "exit": rc}
+    wall, rss, rc = timed_child(["timeout", str(int(args.stats_timeout))] + argv, out / "nsys_stats.log")
+    report["nsys_stats"] = {"wall_s": wall, "peak_rss_mib": rss, "exit": rc, "timed_out": rc == 124}
     if rc == 0:
         report["cuda_gpu_kern_sum"] = compare(out / "flashsight_cuda_gpu_kern_sum.csv", out / "nsys_cuda_gpu_kern_sum.csv", ["Name"])
         report["nvtx_gpu_proj_sum"] = compare(out / "flashsight_nvtx_gpu_proj_sum.csv", out / "nsys_nvtx_gpu_proj_sum.csv", ["Range", "Style"])
@@ -174,8 +179,11 @@ def main() -> None:
     print(f"capture: {args.kernels} kernels, {report['sqlite_mib']:.0f} MiB sqlite, nsys {report['nsys_version']}")
     print(f"{'':28}{'wall s':>10}{'peak RSS MiB':>15}")
     print(f"{'flashsight (parse+2 sums)':28}{fs['wall_s']:>10.1f}{fs['peak_rss_mib']:>15.0f}")
-    print(f"{'nsys stats (2 reports)':28}{ns['wall_s']:>10.1f}{ns['peak_rss_mib']:>15.0f}")
-    print(f"rows: {fs['rows']}")
+    note = " (timed out)" if ns["timed_out"] else "" if ns["exit"] == 0 else f" (exit {ns['exit']})"
+    print(f"{'nsys stats (2 reports)':28}{ns['wall_s']:>10.1f}{ns['peak_rss_mib']:>15.0f}{note}")
+    print(f"flashsight: read_nsys {fs['read_nsys_s']:.1f} s, summaries {fs['summaries_s']:.1f} s; "
+          f"capture {report.get('capture_s', 0):.0f} s, import+export {report.get('import_export_s', 0):.0f} s")
+    print(f"rows: {fs['rows']}; peak RSS includes a floor of {report['rss_floor_mib']:.0f} MiB (this process at fork)")
     print(f"cuda_gpu_kern_sum: {report.get('cuda_gpu_kern_sum')}, nvtx_gpu_proj_sum: {report.get('nvtx_gpu_proj_sum')}")
 
 

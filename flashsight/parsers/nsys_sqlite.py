@@ -190,6 +190,14 @@ def _select(export: Export, table: str, wanted: dict[str, str], where: str = "",
     return sql + (f" WHERE {where}" if where else "") + (f" ORDER BY {order}" if order else "")
 
 
+def _by_start(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in start order (exports are nearly sorted already; numpy sorts faster than SQLite's ORDER BY)."""
+    start = df["start"].to_numpy()
+    if len(start) < 2 or (start[1:] >= start[:-1]).all():
+        return df
+    return df.iloc[np.argsort(start, kind="stable")].reset_index(drop=True)
+
+
 def _pid(g: pd.Series) -> pd.Series:
     return (g.astype("Int64") // (1 << 24)) & 0xFFFFFF  # globalTid/globalPid -> pid
 
@@ -243,7 +251,7 @@ def _gpu_ops(export: Export) -> dict[str, pd.DataFrame]:
     for key, table, cols in (("kernel", KERNEL, _KERNEL_COLS), ("memcpy", MEMCPY, _MEMCPY_COLS),
                              ("memset", MEMSET, _MEMSET_COLS)):
         if export.has(table):
-            out[key] = read_frame(export, _select(export, table, cols, order="start"))
+            out[key] = _by_start(read_frame(export, _select(export, table, cols)))
     return out
 
 
@@ -261,9 +269,8 @@ def _nvtx_events(export: Export) -> tuple[pd.DataFrame, int | None]:
                {text_expr} AS text, e.globalTid AS global_tid, {opt('endGlobalTid')} AS end_global_tid,
                {opt('domainId')} AS domain_id, {opt('category')} AS category, {opt('color')} AS color
         FROM NVTX_EVENTS AS e {join}
-        WHERE e.eventType IN ({types})
-        ORDER BY e.start, e.rowid"""
-    ranges = read_frame(export, sql, text_columns=("text",))
+        WHERE e.eventType IN ({types})"""
+    ranges = _by_start(read_frame(export, sql, text_columns=("text",)))
     # Domain names: the domain-create event of the same process (nsys matches on domainId and process).
     dom_text = "coalesce(s.value, e.text)" if has("textId") else "e.text"
     domains = read_frame(export, f"""
@@ -302,7 +309,7 @@ def read_nsys(path: Path) -> dict[str, pd.DataFrame]:
 
 def _read(export: Export) -> dict[str, pd.DataFrame]:
     ops = _gpu_ops(export)
-    api = read_frame(export, _select(export, RUNTIME, _RUNTIME_COLS, order="start")) if export.has(RUNTIME) \
+    api = _by_start(read_frame(export, _select(export, RUNTIME, _RUNTIME_COLS))) if export.has(RUNTIME) \
         else pd.DataFrame({c: pd.Series(dtype="int64") for c in _RUNTIME_COLS})
     nvtx, max_ts = _nvtx_events(export)
 
@@ -330,7 +337,7 @@ def _ranges_and_paths(nvtx: pd.DataFrame, max_ts, ops, api):
     """nvtx_ranges, plus for each cuda_api row its nvtx_path (categorical) and innermost push/pop range id."""
     n_api = len(api)
     empty_path = pd.Categorical([None] * n_api)
-    no_range = pd.array([pd.NA] * n_api, dtype="Int64")
+    no_range = _all_na(n_api)
     if nvtx.empty:
         return _empty_ranges(), empty_path, no_range
     r = nvtx
@@ -345,7 +352,7 @@ def _ranges_and_paths(nvtx: pd.DataFrame, max_ts, ops, api):
     elig = np.flatnonzero(~crossed)
     parent_e, depth_e = proj.range_tree(gtid[elig], start[elig], end[elig])
     parent = np.full(len(r), -1, dtype=np.int64)
-    depth = pd.array([pd.NA] * len(r), dtype="Int64")
+    depth = _all_na(len(r))
     parent[elig] = np.where(parent_e >= 0, elig[np.maximum(parent_e, 0)], -1)
     depth[elig] = depth_e
     range_id = r["range_id"].astype("int64").to_numpy()
@@ -354,9 +361,9 @@ def _ranges_and_paths(nvtx: pd.DataFrame, max_ts, ops, api):
     api_for_proj = api.dropna(subset=["correlation_id", "global_tid"])[["start", "end", "correlation_id", "global_tid"]]
     calls = proj.api_ops(_all_ops(ops), api_for_proj.astype("int64"))
     projected = proj.project(pd.DataFrame({"global_tid": gtid[elig], "start": start[elig], "end": end[elig]}), calls)
-    gpu_start = pd.array([pd.NA] * len(r), dtype="Int64")
-    gpu_end = pd.array([pd.NA] * len(r), dtype="Int64")
-    op_count = pd.array([pd.NA] * len(r), dtype="Int64")
+    gpu_start = _all_na(len(r))
+    gpu_end = _all_na(len(r))
+    op_count = _all_na(len(r))
     gpu_start[elig] = projected["gpu_start_ns"].to_numpy()
     gpu_end[elig] = projected["gpu_end_ns"].to_numpy()
     op_count[elig] = projected["gpu_op_count"].to_numpy()
@@ -396,7 +403,10 @@ def _ranges_and_paths(nvtx: pd.DataFrame, max_ts, ops, api):
 
     # nvtx_path: push/pop ranges only, same thread, across domains.
     pp = np.flatnonzero((style == "PushPop") & ~crossed)
-    pp_parent, pp_depth = proj.range_tree(gtid[pp], start[pp], end[pp])
+    if len(pp) == len(elig):  # no same-thread start/end ranges: the push/pop tree is the one above
+        pp_parent, pp_depth = parent_e, depth_e
+    else:
+        pp_parent, pp_depth = proj.range_tree(gtid[pp], start[pp], end[pp])
     pp_paths = proj.paths(pd.Categorical(label[pp]), pp_parent, pp_depth)
     ranges["nvtx_path"] = pd.Categorical([None] * len(r), categories=pp_paths.categories)
     ranges.loc[pp, "nvtx_path"] = pp_paths
@@ -413,11 +423,17 @@ def _ranges_and_paths(nvtx: pd.DataFrame, max_ts, ops, api):
     return ranges, api_path, api_range
 
 
+def _all_na(n: int) -> pd.arrays.IntegerArray:
+    return proj.nullable_int(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
+
+
 def _qualified_labels(domain: pd.Series, text: pd.Series) -> np.ndarray:
-    """Path element of a range: its text, prefixed 'domain:' outside the default domain (as nsys names it)."""
-    t = text.astype(object).where(text.notna(), "").to_numpy(dtype=object)
-    d = domain.astype(object).to_numpy(dtype=object)
-    return np.array([f"{dd}:{tt}" if isinstance(dd, str) else tt for dd, tt in zip(d, t)], dtype=object)
+    """Path element of a range: its text, prefixed 'domain:' outside the default domain (as nsys names it).
+    Built once per distinct (domain, text) pair."""
+    pairs = pd.DataFrame({"d": domain.astype(object), "t": text.astype(object).where(text.notna(), "")})
+    codes, uniq = pd.MultiIndex.from_frame(pairs).factorize()
+    labels = np.array([f"{d}:{t}" if isinstance(d, str) else t for d, t in uniq], dtype=object)
+    return labels[codes]
 
 
 def _empty_ranges() -> pd.DataFrame:
@@ -433,10 +449,10 @@ def _launch_info(df: pd.DataFrame, api: pd.DataFrame, api_path, api_range, expor
     n = len(df)
     out = pd.DataFrame(index=df.index)
     if n == 0 or len(api) == 0:
-        out["tid"] = pd.array([pd.NA] * n, dtype="Int64")
+        out["tid"] = _all_na(n)
         out["api_name"] = pd.Categorical([None] * n)
         out["nvtx_path"] = pd.Categorical([None] * n)
-        out["nvtx_range_id"] = pd.array([pd.NA] * n, dtype="Int64")
+        out["nvtx_range_id"] = _all_na(n)
         return out
     key = pd.DataFrame({
         "correlation_id": api["correlation_id"].astype("Int64"),

@@ -147,7 +147,7 @@ def project(ranges: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
         gs = _window_reduce(np.minimum, o_s, lo, hi)
         ge = _window_reduce(np.maximum, o_e, lo, hi)
         cnt = hi - lo
-        unique_corr = len(np.unique(corr)) == len(corr)
+        unique_corr = not pd.Series(corr).duplicated().any()
         # A call that starts inside the range but ends after it (nested or overlapping calls) or repeated
         # correlation ids: redo those windows exactly.
         slow = np.flatnonzero(last_end > r_e[win]) if unique_corr else np.arange(len(win))
@@ -235,8 +235,9 @@ def paths(labels: pd.Categorical, parent: np.ndarray, depth: np.ndarray, sep: st
     for level in range(int(depth.max()) + 1 if n else 0):
         at = np.flatnonzero(depth == level)
         par_code = codes[parent[at]] if level else np.full(len(at), _NONE)
-        pairs = np.stack([par_code, label_codes[at]], axis=1)
-        uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+        pair_key = (par_code + 1) * (len(label_names) + 1) + (label_codes[at] + 1)
+        inv, uniq_keys = pd.factorize(pair_key)
+        uniq = np.stack([uniq_keys // (len(label_names) + 1) - 1, uniq_keys % (len(label_names) + 1) - 1], axis=1)
         new = np.empty(len(uniq), dtype=np.int64)
         for u, (pc, lc) in enumerate(uniq.tolist()):
             key = (pc, lc)
