@@ -12,16 +12,15 @@ df.attrs["source"] (the .sqlite path): nsys_stats uses the version to name range
 
 from __future__ import annotations
 
-import re
-import sqlite3
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from flashsight.errors import InputError
 from flashsight.parsers import nvtx_projection as proj
+from flashsight.parsers.nsys_export import (  # noqa: F401  (open_export, version_tuple: public here too)
+    Export, _query, _select, enum_labels, open_export, read_frame, string_map, version_tuple,
+)
 
 TABLES = ("gpu_kernels", "gpu_memops", "cuda_api", "nvtx_ranges", "devices")
 
@@ -34,160 +33,11 @@ KERNEL, MEMCPY, MEMSET, RUNTIME = (
     "CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY", "CUPTI_ACTIVITY_KIND_MEMSET",
     "CUPTI_ACTIVITY_KIND_RUNTIME",
 )
-_PID_MASK = np.int64(0xFFFFFF)
-CHUNK_ROWS = 50_000
-
-
-# --- opening and schema detection ------------------------------------------------------------------------
-
-
-@dataclass
-class Export:
-    path: Path
-    conn: sqlite3.Connection
-    columns: dict[str, list[str]] = field(default_factory=dict)  # table -> its columns
-    version: str = ""
-
-    def has(self, table: str, column: str | None = None) -> bool:
-        cols = self.columns.get(table)
-        return cols is not None and (column is None or column in cols)
-
-    def first_table(self, *names: str) -> str | None:
-        return next((n for n in names if n in self.columns), None)
-
-
-def open_export(path: Path) -> Export:
-    """Open an nsys SQLite export read-only; InputError for anything that is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        if f.read(16) != b"SQLite format 3\x00":
-            raise InputError(f"{path}: not an SQLite file (expected an nsys export)")
-    try:
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, check_same_thread=False)
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
-        columns = {n: [r[1] for r in conn.execute(f'PRAGMA table_info("{n}")')] for n in names}
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"{path}: corrupt or truncated SQLite file ({exc})") from None
-    if "StringIds" not in columns or not ({"NVTX_EVENTS", KERNEL, RUNTIME, "TARGET_INFO_GPU"} & set(columns)):
-        conn.close()
-        raise InputError(f"{path}: an SQLite file, but not an nsys export (no StringIds / NVTX / CUDA tables)")
-    export = Export(path, conn, columns)
-    export.version = _export_version(export)
-    return export
-
-
-def _export_version(export: Export) -> str:
-    table = export.first_table("META_DATA_EXPORT", "EXPORT_META_DATA")  # 2025.x, 2022.x
-    if table is None:
-        return ""
-    row = _query(export, f"SELECT value FROM {table} WHERE name = 'EXPORT_PRODUCT_VERSION'").fetchone()
-    return str(row[0]) if row else ""
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", version)[:3]) or (0,)
-
-
-def _query(export: Export, sql: str, params=()):
-    try:
-        return export.conn.execute(sql, params)
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"{export.path}: corrupt or truncated nsys export ({exc})") from None
-
-
-def read_frame(export: Export, sql: str, params=(), text_columns=()) -> pd.DataFrame:
-    """Run a query, fetching in chunks; integer columns become int64 (Int64 where NULLs occur), the
-    text_columns categoricals."""
-    cursor = _query(export, sql, params)
-    names = [d[0] for d in cursor.description]
-    parts: dict[str, list] = {n: [] for n in names}
-    while True:
-        try:
-            rows = cursor.fetchmany(CHUNK_ROWS)
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"{export.path}: corrupt or truncated nsys export ({exc})") from None
-        if not rows:
-            break
-        for name, col in zip(names, zip(*rows)):
-            parts[name].append(pd.Categorical(col) if name in text_columns else _int_column(col))
-    frame = {}
-    for name in names:
-        chunks = parts.pop(name)
-        if name in text_columns:
-            frame[name] = pd.api.types.union_categoricals(chunks) if len(chunks) > 1 else \
-                (chunks[0] if chunks else pd.Categorical([]))
-        elif not chunks:
-            frame[name] = pd.array([], dtype="Int64")
-        elif all(isinstance(c, np.ndarray) and c.dtype == np.int64 for c in chunks):
-            frame[name] = np.concatenate(chunks)
-        else:
-            frame[name] = pd.concat([pd.Series(c) for c in chunks], ignore_index=True)
-            if frame[name].dtype == object:
-                frame[name] = frame[name].infer_objects()
-    return pd.DataFrame(frame)
-
-
-def _int_column(values: tuple):
-    """One fetched column: int64 array, Int64 (nullable) when NULLs occur, else whatever it holds."""
-    try:
-        return np.array(values, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
-        pass
-    arr = np.array(values, dtype=object)
-    missing = np.equal(arr, None)
-    present = arr[~missing]
-    if all(isinstance(v, (int, np.integer)) for v in present[:64]):
-        try:
-            arr[missing] = 0
-            return pd.arrays.IntegerArray(arr.astype(np.int64), missing)
-        except (TypeError, ValueError, OverflowError):
-            arr[missing] = None
-    return arr
-
-
-# --- strings and enums -----------------------------------------------------------------------------------
-
-
-def string_map(export: Export, ids) -> pd.Categorical:
-    """StringIds ids -> a categorical of their values (only the strings actually used are read)."""
-    ids = pd.Series(ids).astype("Int64")
-    valid = ids.notna().to_numpy()
-    raw = ids.fillna(-1).to_numpy(np.int64)
-    uniq, inverse = np.unique(raw, return_inverse=True)
-    values: dict[int, str] = {}
-    wanted = uniq[uniq >= 0]
-    for start in range(0, len(wanted), 900):  # SQLite's old limit on bound parameters is 999
-        batch = wanted[start:start + 900].tolist()
-        marks = ",".join("?" * len(batch))
-        values.update(_query(export, f"SELECT id, value FROM StringIds WHERE id IN ({marks})", batch).fetchall())
-    cats = pd.Index(sorted(set(values.values())), dtype=object)
-    lookup = {v: i for i, v in enumerate(cats)}
-    code_of_uniq = np.array([lookup.get(values.get(u), -1) for u in uniq.tolist()], dtype=np.int64)
-    codes = np.where(valid, code_of_uniq[inverse.ravel()] if len(uniq) else raw, -1)
-    return pd.Categorical.from_codes(codes, categories=cats)
-
-
-def enum_labels(export: Export, *tables: str) -> dict[int, str]:
-    """id -> human label of an ENUM_* table (first of the given spellings that exists)."""
-    table = export.first_table(*tables)
-    if table is None:
-        return {}
-    col = "label" if export.has(table, "label") else "name"
-    return dict(_query(export, f"SELECT id, {col} FROM {table}").fetchall())
 
 
 def _labels(values: pd.Series, mapping: dict[int, str]) -> pd.Categorical:
     out = values.map(mapping) if mapping else values.astype("string")
     return pd.Categorical(out.where(values.notna(), None))
-
-
-def _select(export: Export, table: str, wanted: dict[str, str], where: str = "", order: str = "") -> str:
-    """SELECT the wanted source columns that this export has (NULL AS the others)."""
-    parts = [f'"{src}" AS {dst}' if export.has(table, src) else f"NULL AS {dst}" for dst, src in wanted.items()]
-    sql = f"SELECT {', '.join(parts)} FROM {table}"
-    return sql + (f" WHERE {where}" if where else "") + (f" ORDER BY {order}" if order else "")
 
 
 def _by_start(df: pd.DataFrame) -> pd.DataFrame:
@@ -290,13 +140,15 @@ def _nvtx_events(export: Export) -> tuple[pd.DataFrame, int | None]:
     return ranges, (row[0] if row and row[0] is not None else None)
 
 
-def read_nsys(path: Path) -> dict[str, pd.DataFrame]:
-    """The canonical nsys tables of one capture (.sqlite, .nsys-rep or .qdstrm)."""
+def read_nsys(path: Path, export_dir: Path | None = None) -> dict[str, pd.DataFrame]:
+    """The canonical nsys tables of one capture (.sqlite, .nsys-rep or .qdstrm).
+
+    A report is exported (and a .qdstrm imported) first, into export_dir or beside it (to_sqlite)."""
     path = Path(path)
-    if path.suffix != ".sqlite" and path.suffix in (".nsys-rep", ".qdstrm"):
+    if path.suffix in (".nsys-rep", ".qdstrm"):
         from flashsight.orchestrator.nsys import to_sqlite
 
-        path = to_sqlite(path)
+        path = to_sqlite(path, out_dir=export_dir)
     export = open_export(path)
     try:
         tables = _read(export)
