@@ -73,7 +73,7 @@ def write_merged_tables(jobs: list[dict], run_dir: Path) -> dict[str, int]:
     for table, dfs in pieces.items():
         dfs = [d for d in dfs if len(d)] or dfs[:1]
         merged = pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0].reset_index(drop=True)
-        for column in param_columns[table]:  # a name two workloads use with different types: keep it as text
+        for column in param_columns[table] & set(merged.columns):  # one name, two types (two workloads): text
             kinds = {type(v) for v in merged[column].dropna()}
             if len(kinds) > 1 and not kinds <= {int, float}:
                 merged[column] = merged[column].map(lambda v: None if pd.isna(v) else str(v))
