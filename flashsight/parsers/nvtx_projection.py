@@ -194,7 +194,9 @@ def innermost_range(
     """For each call, the index of the innermost range of its thread containing [start, end], or -1.
 
     Start from the last range that started at or before the call, then climb parents until one contains
-    the call (nested ranges make the first container met the innermost).
+    the call (nested ranges make the first container met the innermost). Exact when the thread's ranges
+    nest, as push/pop ranges of one domain always do; pushes of two domains interleaved without nesting
+    can leave a range out of the chain.
     """
     result = np.full(len(c_start), _NONE, dtype=np.int64)
     if len(r_start) == 0 or len(c_start) == 0:
