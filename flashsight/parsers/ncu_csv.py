@@ -131,10 +131,18 @@ def read_ncu_csv(path: Path) -> dict[str, pd.DataFrame]:
 def _read_cells(path: Path) -> pd.DataFrame:
     skipped, _ = _lines_after_banners(path)
     try:
-        return pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skiprows=skipped,
-                           encoding="utf-8", encoding_errors="replace")
+        cells = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skiprows=skipped,
+                            encoding="utf-8", encoding_errors="replace")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: unreadable ncu CSV ({str(exc).splitlines()[0]})") from None
+        reason = str(exc).splitlines()[0]
+        if "EOF inside string" in reason:
+            raise InputError(f"{path}: truncated ncu CSV (it ends inside a quoted cell)") from None
+        raise InputError(f"{path}: unreadable ncu CSV ({reason})") from None
+    # every cell of a complete page is a string (maybe ''); a missing one means a row was cut short
+    short = cells.isna().any(axis=1)
+    if short.any():
+        raise InputError(f"{path}: truncated ncu CSV (row {int(short.idxmax()) + 1 + skipped} has too few fields)")
+    return cells
 
 
 def _nvtx_column(columns: list[str], marker: str) -> str | None:

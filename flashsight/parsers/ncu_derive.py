@@ -115,13 +115,13 @@ def bound_class(row: dict, intensity: float, ridge: float) -> tuple[str | None, 
         return None, None
     top = np.nanmax([sm, mem])
     if top < LATENCY_THRESHOLD_PCT:
-        return "latency", f"SM {sm:.0f}% and memory {mem:.0f}% both < {LATENCY_THRESHOLD_PCT:.0f}% of peak"
+        return "latency", f"compute {sm:.0f}% and memory {mem:.0f}% both < {LATENCY_THRESHOLD_PCT:.0f}% of peak"
     if not (math.isnan(intensity) or math.isnan(ridge)):
         side = "memory" if intensity < ridge else "compute"
         rel = "<" if side == "memory" else "≥"
-        return side, f"roofline: {intensity:.1f} FLOP/B {rel} ridge {ridge:.1f} FLOP/B (SM {sm:.0f}%, memory {mem:.0f}%)"
+        return side, f"roofline: {intensity:.1f} FLOP/B {rel} ridge {ridge:.1f} FLOP/B (compute {sm:.0f}%, memory {mem:.0f}%)"
     side = "compute" if (math.isnan(mem) or sm >= mem) else "memory"
-    return side, f"SM {sm:.0f}% vs memory {mem:.0f}% (no FLOP/byte counters for a roofline)"
+    return side, f"compute {sm:.0f}% vs memory {mem:.0f}% (no FLOP/byte counters for a roofline)"
 
 
 def derive(kernels: pd.DataFrame, metrics_by_kernel: dict[int, dict]) -> pd.DataFrame:

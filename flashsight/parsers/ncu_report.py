@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import struct
+
 import numpy as np
 import pandas as pd
 
@@ -31,10 +33,70 @@ def read_ncu(path: Path) -> dict[str, pd.DataFrame]:
     with open(path, "rb") as f:
         head = f.read(4)
     if head == NCU_REP_MAGIC:
+        check_not_truncated(path)
         return read_ncu_report(path)
     if path.suffix.lower() == ".ncu-rep":
         raise InputError(f"{path}: not an Nsight Compute report (no NVR header)")
     return read_ncu_csv(path)
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _payload_size(header: bytes) -> int:
+    """Field 5 (varint) of a block header: the size of the payload that follows it."""
+    i = size = 0
+    while i < len(header):
+        key, i = _varint(header, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(header, i)
+            size = value if field == 5 else size
+        elif wire == 2:
+            length, i = _varint(header, i)
+            i += length
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+        else:
+            raise ValueError("unknown wire type")
+    return size
+
+
+def check_not_truncated(path: Path) -> None:
+    """InputError for a report cut short (an interrupted copy or ncu run), which ncu_report loads silently,
+    dropping the kernels at the end.
+
+    Layout seen in every ncu 2025.3 report (file header version 7): 'NVR\\0', u32 length + header, then blocks of
+    u32 length + block header (protobuf, field 5 = payload size) + payload, ending exactly at the end of the file.
+    Other layouts are not judged.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:  # headers only: payloads are skipped with seeks, so big reports stay cheap
+        try:
+            f.seek(4)
+            (length,) = struct.unpack("<I", f.read(4))
+            if f.read(length) != b"\x08\x07":  # file header version 7: the only layout checked
+                return
+            pos = 8 + length
+            while pos + 4 <= size:
+                f.seek(pos)
+                (length,) = struct.unpack("<I", f.read(4))
+                header = f.read(length)
+                if len(header) < length:
+                    raise ValueError("short block header")
+                pos += 4 + length + _payload_size(header)
+        except (ValueError, IndexError, struct.error):
+            pos = size + 1
+    if pos != size:
+        raise InputError(f"{path}: truncated Nsight Compute report ({size:,} bytes; its blocks need more)")
 
 
 def _load(path: Path):
