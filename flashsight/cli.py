@@ -203,6 +203,30 @@ def parse(inputs: tuple[Path, ...], out: Path, formats: tuple[str, ...]) -> None
         sys.exit(1)
 
 
+# --------------------------------------------------------------------------------------------- stalls
+
+
+@main.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--kernel", "kernel_regex", metavar="REGEX", help="Only kernels whose name or NVTX range matches.")
+@click.option("--top", default=5, show_default=True, type=click.IntRange(1, 30), help="Stall reasons per kernel.")
+def stalls(target: Path, kernel_regex: str | None, top: int) -> None:
+    """Warp-stall report per kernel: RUN_DIR (parsed tables or *.ncu-rep in it) or a .ncu-rep / ncu CSV FILE."""
+    import re
+
+    from flashsight.errors import ParamError
+    from flashsight.outputs.stalls_report import load_stall_tables, render_stalls
+
+    if kernel_regex:
+        try:
+            re.compile(kernel_regex)
+        except re.error as exc:
+            raise ParamError(f"--kernel {kernel_regex!r}: not a regular expression ({exc})") from None
+    for label, tables in load_stall_tables(target):
+        console.rule(f"[bold]{label}[/]")
+        render_stalls(tables, console, kernel_regex=kernel_regex, top=top)
+
+
 # --------------------------------------------------------------------------------------------- sweep
 
 
