@@ -66,30 +66,33 @@ class Jit(Workload):
         root = Path(tempfile.mkdtemp(prefix="flashsight-jit-", dir=cfg["cache_root"] or None))
         logs = Path(job_dir) if job_dir is not None else root
         started = time.time()
-        records = {}
+        result = {
+            "workload": self.name,
+            "kind": self.kind,
+            "params": cfg,
+            "complete": False,
+            "families": {},
+            "flashinfer_version": None,
+            "default_cache": jit_cache_summary(flashinfer_cache_dir()),
+            "caches_kept": cfg["keep_caches"],
+            "host": platform.node(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        }
         try:
             for family in families:
                 base = root / family
                 cold = _probe(family, base, logs / f"jit-{family}-cold.log", cfg)
                 cache = jit_cache_summary(base / ".cache" / "flashinfer")
                 disk = _probe(family, base, logs / f"jit-{family}-disk.log", cfg)
-                records[family] = family_record(cold, disk, cache)
-                version = cold.get("flashinfer_version")
+                result["families"][family] = family_record(cold, disk, cache)
+                result["flashinfer_version"] = cold.get("flashinfer_version")
+                result["duration_s"] = time.time() - started
+                if job_dir is not None:  # a long study killed half-way still leaves the families it finished
+                    write_json(result, Path(job_dir) / RESULT_FILE)
         finally:
             if not cfg["keep_caches"]:
                 shutil.rmtree(root, ignore_errors=True)
-        result = {
-            "workload": self.name,
-            "kind": self.kind,
-            "params": cfg,
-            "families": records,
-            "flashinfer_version": version,
-            "default_cache": jit_cache_summary(flashinfer_cache_dir()),
-            "caches_kept": cfg["keep_caches"],
-            "host": platform.node(),
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-            "duration_s": time.time() - started,
-        }
+        result["complete"] = True
         if job_dir is not None:
             write_json(result, Path(job_dir) / RESULT_FILE)
         return result
