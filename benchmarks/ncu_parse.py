@@ -4,6 +4,7 @@ Paths timed on the same .ncu-rep (best and median of --repeat runs, wall clock):
   flashsight   read_ncu(report): every table (ncu_kernels, ncu_metrics, warp_stalls, ncu_source)
   ncu csv      `ncu --import R --csv --page raw` + pandas.read_csv (needs the ncu CLI)
   ncu_report   ncu_report.load_report + one metric_by_name().value() per metric (the floor under flashsight)
+  flashsight on the CSV: read_ncu on the raw page exported once (for comparison with the report path)
 
 Usage (on the GPU machine for --make-report and the ncu column; anywhere for an existing report):
   python3 benchmarks/ncu_parse.py --make-report OUT/bench.ncu-rep [--kernels 240] [--json OUT/bench.json]
@@ -103,6 +104,11 @@ def main() -> None:
     if shutil.which(args.ncu):
         times, df = timed(lambda: via_ncu_csv(report, args.ncu), args.repeat)
         rows.append(("ncu --csv --page raw + read_csv", times, f"{df.shape[0]}x{df.shape[1]} cells"))
+        raw_csv = report.with_name(report.stem + "_raw.csv")
+        raw_csv.write_text(subprocess.run([args.ncu, "--import", str(report), "--csv", "--page", "raw"],
+                                          check=True, capture_output=True, text=True).stdout)
+        times, csv_tables = timed(lambda: read_ncu(raw_csv), args.repeat)
+        rows.append(("flashsight read_ncu(raw CSV export)", times, f"{len(csv_tables['ncu_metrics'])} metric rows"))
     else:
         rows.append(("ncu --csv --page raw + read_csv", [], "ncu CLI not found"))
 

@@ -116,6 +116,7 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
     string_kind = nr.IMetric.ValueKind_STRING
     numeric_kinds = {nr.IMetric.ValueKind_FLOAT, nr.IMetric.ValueKind_DOUBLE, nr.IMetric.ValueKind_UINT32,
                      nr.IMetric.ValueKind_UINT64}
+    sass_cache: dict[tuple[str, int], str] = {}
     kernel_id = -1
     for r in range(ctx.num_ranges()):
         rng = ctx.range_by_idx(r)
@@ -141,7 +142,8 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
                 else:  # no value ('no data' on ncu's pages)
                     values.append(None)
                     texts.append(None)
-            source = _source_rows(action, kernel_id, identity[-1]["name"], metric_names)
+            source = _source_rows(action, kernel_id, identity[-1]["name"], metric_names,
+                                  identity[-1]["mangled_name"], sass_cache)
             if source is not None:
                 source_frames.append(source)
     if kernel_id < 0:
@@ -199,8 +201,20 @@ def _identity(nr, action, kernel_id: int) -> dict:
     }
 
 
-def _source_rows(action, kernel_id: int, name: str, metric_names: list[str]) -> pd.DataFrame | None:
-    """ncu_source rows of one kernel from its per-PC instances (SourceCounters), or None without them."""
+def _sass(action, mangled: str, pc: int, cache: dict[tuple[str, int], str]) -> str:
+    key = (mangled, pc)
+    if key not in cache:
+        cache[key] = (action.sass_by_pc(pc) or "").strip()
+    return cache[key]
+
+
+def _source_rows(action, kernel_id: int, name: str, metric_names: list[str], mangled: str,
+                 sass_cache: dict[tuple[str, int], str]) -> pd.DataFrame | None:
+    """ncu_source rows of one kernel from its per-PC instances (SourceCounters), or None without them.
+
+    Disassembly (sass_by_pc) is ncu_report's slowest call, so within one report a function at the same address
+    (the same kernel profiled again, e.g. in repeated NVTX ranges) is disassembled once.
+    """
     per_reason = {}
     for metric_name in metric_names:
         parsed = stall_metric(metric_name)
@@ -232,7 +246,7 @@ def _source_rows(action, kernel_id: int, name: str, metric_names: list[str]) -> 
         "name": name,
         "block": 0,
         "address": ordered,
-        "sass": [(action.sass_by_pc(pc) or "").strip() for pc in ordered],
+        "sass": [_sass(action, mangled, pc, sass_cache) for pc in ordered],
     })
     files, lines = [], []
     for pc in ordered:
