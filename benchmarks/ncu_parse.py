@@ -43,6 +43,7 @@ torch.cuda.synchronize()
 
 def make_report(path: Path, kernels: int, ncu: str) -> None:
     stem = path.with_suffix("") if path.suffix == ".ncu-rep" else path
+    stem.parent.mkdir(parents=True, exist_ok=True)
     argv = [ncu, "--section", "SpeedOfLight", "--nvtx", "--nvtx-include", "bench/", "--export", str(stem),
             "--force-overwrite", sys.executable, "-c", _WORKLOAD, str(kernels)]
     started = time.perf_counter()

@@ -1,19 +1,24 @@
 """Canonical columns ⇄ ncu metric names, in order of preference.
 
 Metric names differ between GPU architectures and ncu versions, so every canonical column lists candidates and
-the first one a report holds fills it; `resolve()` also says which one that was, so a table can record it.
+the first one a report holds fills it; the ncu_kernels reader records which one that was (table ncu_catalog).
 
-Architecture notes (from ncu's metric reference and its section files, 2023.x–2025.3; the SM 9.0 names are also
-checked against the H100 captures in tests/data/ncu):
-- SM 8.0 (A100), 8.6 (GA10x), 8.9 (AD10x): DRAM % is `dram__throughput.avg.pct_of_peak_sustained_elapsed`;
-  tensor work runs on the hmma/imma/dmma pipes (`sm__pipe_tensor_op_hmma_cycles_active`,
-  `sm__inst_executed_pipe_tensor_op_hmma`); 8.6/8.9 have no dmma pipe and GDDR instead of HBM (same names).
-  FP8 tensor ops appear on SM 8.9 only (`sm__ops_path_tensor_src_fp8*`).
+Architecture notes. Checked against real reports: SM 9.0 (H100, ncu 2025.3.1, tests/data/ncu). From ncu's
+documentation, metric reference and `--query-metrics` listings, not yet seen in a capture here: SM 8.0/8.6/8.9.
+- SM 8.0 (A100), 8.6 (GA10x), 8.9 (AD10x): DRAM % is `dram__throughput.avg.pct_of_peak_sustained_elapsed`
+  (ncu's nvprof table maps dram_utilization there); tensor work runs on the hmma/imma (and on 8.0 dmma) pipes:
+  `sm__pipe_tensor_op_hmma_cycles_active` (nvprof's tensor_precision_fu_utilization),
+  `sm__inst_executed_pipe_tensor_op_hmma`; FP16 tensor ops may be split by destination
+  (`sm__ops_path_tensor_src_fp16_dst_fp16` / `…_dst_fp32`, summed then); FP8 tensor ops exist on 8.9 only.
+  8.6/8.9 execute FP32 on two pipes (FMA heavy/lite): 128 FP32 FMA per SM per cycle, against 64 on 8.0.
 - SM 9.0 (H100/H200): `dram__throughput…` is absent and `gpu__dram_throughput…` present; warpgroup MMA adds the
   gmma pipe (`sm__inst_executed_pipe_tensor_op_gmma`, `…hgmma…` ops paths) and a `gmma` warp-state stall reason
-  that PC sampling calls `warpgroup_arrive`. `sm__pipe_tensor_cycles_active` covers all tensor pipes.
+  that PC sampling calls `warpgroup_arrive`; `sm__pipe_tensor_cycles_active` covers hmma and gmma alike
+  (the captured cuBLAS wgmma GEMM shows 84 % there); `sm__ops_path_tensor_src_fp16` is one total.
 - Everywhere: `gpu__time_duration.sum` (ns), `sm__throughput…` and `gpu__compute_memory_throughput…` (the Speed of
   Light pair), `launch__*` (launch statistics), `sm__warps_active.avg.pct_of_peak_sustained_active` (occupancy).
+- `--set full` records the CUDA-core FLOP counters only as `….sum.per_cycle_elapsed`; the lean capture asks for
+  `….sum` (EXTRA_METRICS_SM90). Both give the same counts (tested on the H100 captures).
 """
 
 from __future__ import annotations
@@ -102,6 +107,9 @@ TENSOR_OP_TYPES: tuple[str, ...] = (
     "fp64",
     "int8",
 )
+# Where a type's total is split by destination on other GPUs/versions (`ncu --query-metrics` lists
+# `…src_fp16_dst_fp16` and `…src_fp16_dst_fp32` separately there), the parts are summed instead.
+TENSOR_OP_PARTS: dict[str, tuple[str, ...]] = {"fp16": ("fp16_dst_fp16", "fp16_dst_fp32")}
 # Per-SM-per-cycle CUDA-core FP32 FMA throughput, only used when a report has no `…peak_sustained` metric.
 FP32_FMA_PER_SM_PER_CYCLE = {"7.0": 64, "7.5": 64, "8.0": 64, "8.6": 128, "8.7": 128, "8.9": 128, "9.0": 128}
 

@@ -23,7 +23,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from flashsight.parsers.metric_catalog import FLOP_INSTRUCTIONS, FP32_FMA_PER_SM_PER_CYCLE, TENSOR_OP_TYPES
+from flashsight.parsers.metric_catalog import (FLOP_INSTRUCTIONS, FP32_FMA_PER_SM_PER_CYCLE, TENSOR_OP_PARTS,
+                                               TENSOR_OP_TYPES)
 
 LATENCY_THRESHOLD_PCT = 60.0
 
@@ -37,9 +38,19 @@ def needed_metrics() -> list[str]:
     for group in FLOP_INSTRUCTIONS.values():
         for stem, _ in group:
             names += [f"{stem}.sum", f"{stem}.sum.per_cycle_elapsed"]
-    for t in TENSOR_OP_TYPES:
+    for t in [*TENSOR_OP_TYPES, *(p for parts in TENSOR_OP_PARTS.values() for p in parts)]:
         names += [f"sm__ops_path_tensor_src_{t}.sum", f"sm__ops_path_tensor_src_{t}.sum.peak_sustained"]
     return names
+
+
+def _tensor_ops(m: dict, t: str, suffix: str = ".sum") -> float:
+    """Tensor ops of one source type: its total, else the sum of its per-destination parts."""
+    total = _get(m, f"sm__ops_path_tensor_src_{t}{suffix}")
+    if math.isnan(total) and t in TENSOR_OP_PARTS:
+        parts = [_get(m, f"sm__ops_path_tensor_src_{p}{suffix}") for p in TENSOR_OP_PARTS[t]]
+        if not all(math.isnan(v) for v in parts):
+            total = max(parts) if suffix.endswith("peak_sustained") else float(np.nansum(parts))
+    return total
 
 
 def _get(m: dict, name: str) -> float:
@@ -61,7 +72,7 @@ def derive_one(row: dict, m: dict) -> dict:
     out: dict = {}
     flops = {kind: sum(_instructions(m, stem) * weight for stem, weight in group)
              for kind, group in FLOP_INSTRUCTIONS.items()}
-    tensor = {t: _get(m, f"sm__ops_path_tensor_src_{t}.sum") for t in TENSOR_OP_TYPES}
+    tensor = {t: _tensor_ops(m, t) for t in TENSOR_OP_TYPES}
     tensor_flop = sum(v for t, v in tensor.items() if t != "int8" and not math.isnan(v)) if any(
         not math.isnan(v) for t, v in tensor.items() if t != "int8") else math.nan
     cuda_flop = sum(flops.values())
@@ -88,8 +99,7 @@ def derive_one(row: dict, m: dict) -> dict:
         per_sm = FP32_FMA_PER_SM_PER_CYCLE.get(str(row.get("compute_capability") or ""), math.nan)
         peak_fp32 = per_sm * 2 * _get(m, "device__attribute_multiprocessor_count") * sm_hz
     main_type = max((t for t in tensor if t != "int8" and tensor[t] > 0), key=lambda t: tensor[t], default=None)
-    peak_tensor = (_get(m, f"sm__ops_path_tensor_src_{main_type}.sum.peak_sustained") * sm_hz
-                   if main_type else math.nan)
+    peak_tensor = _tensor_ops(m, main_type, ".sum.peak_sustained") * sm_hz if main_type else math.nan
     out.update(peak_dram_bytes_per_s=peak_dram, peak_fp32_flop_per_s=peak_fp32, peak_tensor_flop_per_s=peak_tensor,
                tensor_type=main_type)
     out["dram_peak_pct"] = 100 * out["dram_bytes_per_s"] / peak_dram
