@@ -131,7 +131,7 @@ def test_one_worker_per_gpu_never_two_jobs_on_one_gpu(tmp_path, mark):
 
 def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path):
     mark = uuid.uuid4().hex
-    plan = fault_plan(tmp_path, {"behaviour": ["ok"], "value": [1, 2, 3], "work_s": [2.0]})
+    plan = fault_plan(tmp_path, {"behaviour": ["ok"], "value": [1, 2, 3], "work_s": [1.0]})
     out = tmp_path / "run"
     proc = sweep_process([str(plan), "--out", str(out)], mark)
     deadline = time.monotonic() + 30

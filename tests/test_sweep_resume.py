@@ -15,6 +15,13 @@ KILLS = 20
 JOBS = 30
 
 
+def _lines(path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
 @pytest.mark.parametrize("seed", [6])
 def test_sigkill_at_random_moments_then_resume(tmp_path, seed):
     rng = random.Random(seed)
@@ -26,10 +33,17 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, seed):
     for trial in range(KILLS):
         args = ["--out", str(out), "--mode", ("batched", "process")[trial % 2]]
         args = [*args, "--resume"] if (out / "sweep.db").exists() else [str(plan), *args]
+        lines = _lines(tmp_path / "ledger")
         proc = sweep_process(args, mark)
         while not (out / "sweep.db").exists() and proc.poll() is None:  # the first run: kill once it has state
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.2, 1.4))
+        if trial % 3 == 0:  # any moment: start-up, recovery, between jobs, ...
+            time.sleep(rng.uniform(0.0, 1.2))
+        else:  # ... and surely while a job runs or is being recorded, however slow the machine starts
+            deadline = time.monotonic() + 20
+            while _lines(tmp_path / "ledger") == lines and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
