@@ -31,7 +31,7 @@ from flashsight.orchestrator.plan import Plan
 from flashsight.orchestrator.targets import resolve_target
 from flashsight.orchestrator.procs import tail
 from flashsight.orchestrator.state import STATE_FILE, Store
-from flashsight.outputs.writers import write_json
+from flashsight.outputs.writers import atomic_path, write_json
 from flashsight.workloads.harness import RESULT_FILE
 
 OUTCOME_FILE = "outcome.json"
@@ -93,7 +93,8 @@ def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool =
         stale.unlink(missing_ok=True)
     store = Store(db_path)
     sync = store.sync_plan(plan, job_dir_of)
-    (out / "plan.toml").write_text(plan.source)
+    with atomic_path(out / "plan.toml") as tmp:
+        tmp.write_text(plan.source)
     sync["recovered"], sync["requeued"] = recover(store, out)
     if retry_failed:
         sync["retried"] = store.reset_failed()
