@@ -78,7 +78,8 @@ def assert_report_equals_raw_csv(report: str, raw_csv: str) -> pd.DataFrame:
     # Base units agree too, with two quirks: ncu's CSV prints no unit for idc__requests.sum ('request' in the
     # report), and three derived/sass metrics are 'sector'/'inst' in a --set full report but 'byte' in a section
     # subset, while ncu_report keeps the unit of the first report a process loaded for them.
-    differs = (merged["unit_csv"].astype(str) != "") & (merged["unit_rep"].astype(str) != merged["unit_csv"].astype(str))
+    unit_rep, unit_csv = merged["unit_rep"].astype(str), merged["unit_csv"].astype(str)
+    differs = (unit_csv != "") & (unit_rep != unit_csv)
     assert set(merged.loc[differs, "metric"].astype(str)) <= {
         "derived__memory_l2_theoretical_sectors_global_excessive", "sass__inst_executed_register_spilling_mem_local",
         "sass__inst_executed_register_spilling_mem_shared"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import re
 import numpy as np
-import pandas as pd
 import pytest
 
 from flashsight.parsers.ncu_csv import sniff_page, to_base_unit

@@ -66,7 +66,8 @@ def render_stalls(tables: dict[str, pd.DataFrame], console: Console, kernel_rege
             for name in ("warp_stalls", "ncu_source"):
                 other = tables.get(name)
                 if other is not None and all(k in other.columns for k in keys):
-                    match = (other[keys] == pd.Series(key if isinstance(key, tuple) else (key,), index=keys)).all(axis=1)
+                    wanted = pd.Series(key if isinstance(key, tuple) else (key,), index=keys)
+                    match = (other[keys] == wanted).all(axis=1)
                     subset[name] = other[match]
             shown += render_stalls(subset, console, kernel_regex, top)
         return shown
@@ -162,9 +163,11 @@ def _hot_table(hot: pd.DataFrame) -> Table:
     table.add_column("SASS", overflow="ellipsis", no_wrap=True, max_width=60)
     table.add_column("mostly", style="dim")
     for row in hot.itertuples():
-        where = f"{Path(row.cuda_file).name}:{row.cuda_line}" if getattr(row, "cuda_file", None) else f"{row.address:#x}"
+        cuda_file = getattr(row, "cuda_file", None)
+        where = f"{Path(cuda_file).name}:{row.cuda_line}" if cuda_file else f"{row.address:#x}"
         reason = REASONS.get(row.top_reason, (row.top_reason,))[0] if isinstance(row.top_reason, str) else "–"
-        table.add_row(where, f"{row.samples:.0f} ({row.share_pct:.0f}%)", row.sass, f"{reason} {_pct(row.top_reason_pct)}")
+        table.add_row(where, f"{row.samples:.0f} ({row.share_pct:.0f}%)", row.sass,
+                      f"{reason} {_pct(row.top_reason_pct)}")
     return table
 
 

@@ -15,7 +15,6 @@ What the pages really look like (ncu 2025.3, see /work/shared/FORMATS.md):
 from __future__ import annotations
 
 import csv
-import io
 import re
 import tomllib
 from functools import cache

@@ -7,7 +7,8 @@ the clocks the kernel actually ran at.
 
 The bound class (`bound`), for a kernel engineer's first glance:
 1. latency  — neither the SM nor memory reaches 60 % of its peak (max(sm_throughput_pct, tensor_pipe_pct,
-   memory_throughput_pct) < 60): the same threshold as ncu's SOLBottleneck rule; stalls, occupancy or launch size dominate.
+   memory_throughput_pct) < 60): the same threshold as ncu's SOLBottleneck rule; stalls, occupancy or launch
+   size dominate.
 2. otherwise, where FLOPs, DRAM bytes and peaks are known: the roofline — memory if the arithmetic intensity
    (FLOP per DRAM byte) lies left of the ridge point (peak FLOP/s ÷ peak bytes/s of the work's own pipe: tensor
    when tensor FLOPs dominate, else FP32), compute otherwise. (`sm__throughput` alone can call a decode kernel
@@ -129,7 +130,8 @@ def bound_class(row: dict, intensity: float, ridge: float) -> tuple[str | None, 
     if not (math.isnan(intensity) or math.isnan(ridge)):
         side = "memory" if intensity < ridge else "compute"
         rel = "<" if side == "memory" else "≥"
-        return side, f"roofline: {intensity:.1f} FLOP/B {rel} ridge {ridge:.1f} FLOP/B (compute {sm:.0f}%, memory {mem:.0f}%)"
+        return side, (f"roofline: {intensity:.1f} FLOP/B {rel} ridge {ridge:.1f} FLOP/B "
+                      f"(compute {sm:.0f}%, memory {mem:.0f}%)")
     side = "compute" if (math.isnan(mem) or sm >= mem) else "memory"
     return side, f"compute {sm:.0f}% vs memory {mem:.0f}% (no FLOP/byte counters for a roofline)"
 
