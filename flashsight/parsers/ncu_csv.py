@@ -200,13 +200,16 @@ def parse_nvtx_cell(cell: str) -> list[tuple[str, str]]:
     return found
 
 
+DEFAULT_DOMAIN = "<default domain>"  # how ncu names NVTX's unnamed domain; the tables use null instead
+
+
 def nvtx_columns(stack: list[tuple[str, str]]) -> tuple[str | None, str | None]:
-    """(nvtx_domain, nvtx_range) from an outer-to-inner stack: the innermost range's domain, and that domain's
-    ranges joined outer/inner."""
+    """(nvtx_domain, nvtx_range) from an outer-to-inner stack: the innermost range's domain (null for the default
+    domain, as in the nsys tables), and that domain's ranges joined outer/inner."""
     if not stack:
         return None, None
     domain = stack[-1][0]
-    return domain, "/".join(r for d, r in stack if d == domain)
+    return (None if domain == DEFAULT_DOMAIN else domain), "/".join(r for d, r in stack if d == domain)
 
 
 _ANONYMOUS = re.compile(r"(\(anonymous namespace\)|<?unnamed>)::")
