@@ -123,15 +123,14 @@ def run(workload: str, params: tuple[str, ...], out: Path | None, iters: int | N
 
 def _run_external(workload: str, given: dict, out: Path | None) -> tuple[dict | None, Path]:
     """A user's workload in its own process (no profiler); its result.json when it wrote one."""
-    from flashsight.environment import probe
+    from flashsight.environment import write_env_json
     from flashsight.orchestrator.job import raise_for, run_job
     from flashsight.orchestrator.targets import resolve_target
-    from flashsight.outputs.writers import write_json
 
     target = resolve_target(workload, given)
     out = out or _default_out("run", workload)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(probe(), out / "env.json")
+    write_env_json(out)
     outcome = run_job(target, "none", out)
     raise_for(outcome, out)
     if outcome.result is None:
@@ -159,17 +158,16 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
             ncu_set: str | None, ncu_sections: tuple[str, ...], ncu_metrics: tuple[str, ...],
             nvtx_includes: tuple[str, ...]) -> None:
     """Run one WORKLOAD config under nsys or ncu, keep the artifacts and parse them into tables."""
-    from flashsight.environment import probe
+    from flashsight.environment import write_env_json
     from flashsight.orchestrator.job import NcuOptions, raise_for, run_job
     from flashsight.orchestrator.targets import resolve_target
     from flashsight.outputs.terminal import print_job
-    from flashsight.outputs.writers import write_json
     from flashsight.workloads.params import parse_assignments
 
     target = resolve_target(workload, parse_assignments(params), nvtx_includes)
     out = out or _default_out(tool, workload)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(probe(), out / "env.json")
+    write_env_json(out)
     ncu = NcuOptions(set=ncu_set, sections=ncu_sections, metrics=ncu_metrics)
     with console.status(f"{tool}: {target.measured_range or workload}"):
         outcome = run_job(target, tool, out, timeout_s=timeout_s, ncu=ncu)

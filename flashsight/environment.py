@@ -166,3 +166,32 @@ def probe() -> dict:
         "flashinfer": probe_flashinfer(),
         "tools": probe_tools(),
     }
+
+
+def probe_isolated(timeout_s: float = 180) -> dict:
+    """probe() in a child process, for processes that parse reports afterwards.
+
+    Importing torch (and initialising CUDA) in a process that later loads NVIDIA's ncu_report module crashed
+    that process on the H100 machine (SIGSEGV); the orchestrating process therefore never imports torch itself.
+    """
+    import json
+    import subprocess
+
+    try:
+        done = subprocess.run([sys.executable, "-m", "flashsight", "env", "--json"], capture_output=True,
+                              text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        if done.returncode == 0:
+            return json.loads(done.stdout)
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+        reason = str(exc)
+    return {"flashsight": __version__, "python": sys.version.split()[0], "host": platform.node(),
+            "gpu": probe_gpus(), "torch": {"installed": None, "probe_error": reason},
+            "flashinfer": probe_flashinfer(), "tools": probe_tools()}
+
+
+def write_env_json(out_dir: Path) -> Path:
+    """The environment record every run directory carries (env.json), probed without importing torch here."""
+    from flashsight.outputs.writers import write_json
+
+    return write_json(probe_isolated(), Path(out_dir) / "env.json")

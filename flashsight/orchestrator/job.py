@@ -10,6 +10,7 @@ Layout of a job directory:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -70,6 +71,15 @@ def _profiled_argv(target: Target, job_dir: Path, tool: str, ncu: NcuOptions) ->
     return list(target.argv)
 
 
+def _ending_left_behind_agents(tool: str):
+    """nsys can leave its `--start-agent` daemon behind (outside the job's process group): end those by pid."""
+    if tool != "nsys":
+        return contextlib.nullcontext()
+    from flashsight.orchestrator.nsys import ending_new_agents
+
+    return ending_new_agents()
+
+
 def _parse_artifacts(job_dir: Path, tool: str) -> tuple[dict, list[Path]]:
     if tool == "nsys":
         from flashsight.orchestrator.nsys import to_sqlite
@@ -114,8 +124,9 @@ def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None
     (job_dir / RESULT_FILE).unlink(missing_ok=True)  # a result left by an earlier attempt is not this one's
     env = _child_env(target, job_dir, tool) | (extra_env or {})
     started = time.monotonic()
-    done = procs.run_logged(_profiled_argv(target, job_dir, tool, ncu or NcuOptions()), job_dir / LOG_FILE,
-                            timeout_s=timeout_s, env=env, cwd=job_dir, watch=watch, guard=True)
+    with _ending_left_behind_agents(tool):
+        done = procs.run_logged(_profiled_argv(target, job_dir, tool, ncu or NcuOptions()), job_dir / LOG_FILE,
+                                timeout_s=timeout_s, env=env, cwd=job_dir, watch=watch, guard=True)
     outcome = JobOutcome(tool=tool, status="succeeded", duration_s=0.0)
     if not done.ok:
         outcome.status = "timed_out" if done.timed_out else ("interrupted" if done.stopped else "failed")

@@ -215,6 +215,8 @@ def _run_kernel(workload: Workload, cfg: dict, *, job_dir: Path | None, warmup: 
         "iters": iters,
         "prepare_s": prepare_s,
         "timing": timing,
+        # ncu serialises and replays every kernel: its wall time says nothing about the kernels' speed.
+        "timing_valid": profiler != "ncu",
         "rates": rates(case, timing["median_ms"] / 1e3),
         "correctness": correctness,
         "notes": case.notes,
