@@ -13,7 +13,7 @@ step "stalls";       python3 -m flashsight stalls $W/ncu_fused --top 5
 tar czf $OUT/profile.tgz --exclude='*.qdstrm' --exclude='*.nsys-rep' -C $W .
 step "nsys shapes";  bash devtools/capture_nsys.sh /tmp/nsys_shapes > /tmp/nsys_shapes.log 2>&1; echo "exit $?"; tail -5 /tmp/nsys_shapes.log
 tar czf $OUT/nsys_shapes.tgz -C /tmp nsys_shapes nsys_shapes.log
-step "ncu bench";    timeout 200 python3 benchmarks/ncu_parse.py --make-report /tmp/bench/bench.ncu-rep --kernels 240 --json $OUT/ncu_bench.json 2>&1 | tee $OUT/ncu_bench.txt | tail -30
-step "nsys bench";   timeout 330 python3 benchmarks/nsys_parse.py --out /tmp/nsys_bench 2>&1 | grep -v Processing | tee $OUT/nsys_bench.txt | tail -30
+step "nsys bench";   timeout ${NSYS_BENCH_TIMEOUT:-280} python3 benchmarks/nsys_parse.py --out /tmp/nsys_bench 2>&1 | grep -v Processing | tee $OUT/nsys_bench.txt | tail -30
 cp /tmp/nsys_bench/bench.json $OUT/nsys_bench.json 2>/dev/null
+step "ncu bench";    timeout ${NCU_BENCH_TIMEOUT:-150} python3 benchmarks/ncu_parse.py --make-report /tmp/bench/bench.ncu-rep --kernels 240 --json $OUT/ncu_bench.json 2>&1 | tee $OUT/ncu_bench.txt | tail -30
 step done
