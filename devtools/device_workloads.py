@@ -1,18 +1,22 @@
-"""Run every kernel workload at its default and at the extremes of its study grid, in one process, on the GPU.
+"""Run every kernel workload at its default and at the extremes of its study grid, on the GPU.
 
-One process so each FlashInfer module is JIT-compiled once and then reused from memory. Every config's result
-record goes to OUT/results/NN-<workload>/result.json; a failure is recorded and the next config still runs.
-Configs marked optional are skipped once the time budget is spent (they cost extra JIT modules).
-Prints one table (workload, params, median ms, TFLOP/s, GB/s, items/s, check) and writes it to OUT/table.md,
-and all rows to OUT/summary.json.
+Configs run in one process so each FlashInfer module is JIT-compiled once and then reused from memory. Every
+config's result record goes to OUT/results/NN-<workload>/result.json; a failure is recorded and the next config
+still runs. A failure that leaves the CUDA context unusable (an asynchronous kernel fault) is detected and the
+script re-executes itself in a fresh process for the remaining configs. Configs marked optional are skipped
+once the time budget is spent (they cost extra JIT modules). Prints one table (workload, params, median ms,
+TFLOP/s, GB/s, items/s, check), appends it to OUT/table.md, and all rows to OUT/summary.json.
 
-Usage: python3 devtools/device_workloads.py OUT [BUDGET_S]
+Usage: python3 devtools/device_workloads.py OUT [BUDGET_S] [--groups norm,rope,decode,prefill,optional]
+(groups: norm rope decode prefill optional graph-wrapper graph-wrapper-nopdl graph-plain graph-plain-nopdl graph-tc)
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
+import os
 import sys
 import time
 import traceback
@@ -26,35 +30,40 @@ from flashsight.workloads.harness import run_workload
 NORM_OPS = ("rmsnorm", "fused_add_rmsnorm", "unfused_add_rmsnorm")
 ROPE_VARIANTS = ("apply_rope", "apply_rope_inplace", "apply_rope_pos_ids", "apply_rope_with_cos_sin_cache",
                  "apply_rope_with_cos_sin_cache_inplace", "apply_llama31_rope", "apply_llama31_rope_inplace")
+# What a CUDA-graph decode captures: FlashInfer's graph wrapper or the plain one, with PDL as FlashInfer
+# chooses or off. Each combination is its own group (run in its own process by the shell script).
+GRAPH_COMBOS = {"graph-wrapper": {}, "graph-wrapper-nopdl": {"pdl": "off"},
+                "graph-plain": {"graph_wrapper": False}, "graph-plain-nopdl": {"graph_wrapper": False, "pdl": "off"}}
 
-# (workload, params, optional). Grid extremes: norm batch 1 / 4096, RoPE tokens 512 / 65536,
+# (group, workload, params, optional). Grid extremes: norm batch 1 / 4096, RoPE tokens 512 / 65536,
 # decode batch 1 / 128 x GQA / MHA, prefill batch 1 / 32 x seq 512 / 4096.
-CONFIGS: list[tuple[str, dict, bool]] = (
-    [("rmsnorm", {}, False)]
-    + [("rmsnorm", {"batch": b, "op": op}, False) for b in (1, 4096) for op in NORM_OPS]
-    + [("rmsnorm", {"op": op}, False) for op in NORM_OPS[1:]]
-    + [("rmsnorm", {"batch": 512}, False)]
-    + [("rope", {}, False), ("rope", {"tokens": 512}, False), ("rope", {"tokens": 65536}, False)]
-    + [("rope", {"variant": v}, False) for v in ROPE_VARIANTS]
-    + [("rope", {"tokens": 65536, "variant": "apply_llama31_rope_inplace"}, False),
-       ("rope", {"tokens": 65536, "variant": "apply_rope_with_cos_sin_cache_inplace"}, False),
-       ("rope", {"interleave": True}, False),
-       ("rope", {"tokens": 65536, "batch": 16, "interleave": True}, False)]
-    + [("decode", {}, False)]
-    + [("decode", {"batch": b, "num_kv_heads": kh}, False) for b in (1, 128) for kh in (8, 32)]
-    + [("decode", {"cuda_graph": True}, False), ("decode", {"batch": 128, "cuda_graph": True}, False),
-       ("decode", {"batch": 1, "cuda_graph": True}, False)]
-    + [("prefill", {}, False)]
-    + [("prefill", {"batch": b, "seq_len": s}, False) for b in (1, 32) for s in (512, 4096)]
-    + [("prefill", {"causal": False}, False), ("prefill", {"kv_storage": "ragged"}, False),
-       ("prefill", {"batch": 32, "seq_len": 4096, "num_kv_heads": 32}, False),
-       ("decode", {"use_tensor_cores": True}, False),  # tensor-core decode reuses the fa2 prefill module
-       ("decode", {"batch": 128, "use_tensor_cores": True, "cuda_graph": True}, False)]
-    + [("prefill", {"backend": "fa3"}, True), ("prefill", {"backend": "fa3", "batch": 32, "seq_len": 4096}, True),
-       ("prefill", {"backend": "fa3", "batch": 1, "seq_len": 512}, True),
-       ("rmsnorm", {"dtype": "bfloat16", "batch": 4096}, True),
-       ("rope", {"dtype": "bfloat16", "tokens": 65536}, True),
-       ("prefill", {"dtype": "bfloat16"}, True), ("decode", {"dtype": "bfloat16"}, True)]
+CONFIGS: list[tuple[str, str, dict, bool]] = (
+    [("norm", "rmsnorm", {}, False)]
+    + [("norm", "rmsnorm", {"batch": b, "op": op}, False) for b in (1, 4096) for op in NORM_OPS]
+    + [("norm", "rmsnorm", {"op": op}, False) for op in NORM_OPS[1:]]
+    + [("norm", "rmsnorm", {"batch": 512}, False)]
+    + [("rope", "rope", {}, False), ("rope", "rope", {"tokens": 512}, False), ("rope", "rope", {"tokens": 65536}, False)]
+    + [("rope", "rope", {"variant": v}, False) for v in ROPE_VARIANTS]
+    + [("rope", "rope", {"tokens": 65536, "variant": "apply_llama31_rope_inplace"}, False),
+       ("rope", "rope", {"tokens": 65536, "variant": "apply_rope_with_cos_sin_cache_inplace"}, False),
+       ("rope", "rope", {"interleave": True}, False),
+       ("rope", "rope", {"tokens": 65536, "batch": 16, "interleave": True}, False)]
+    + [("decode", "decode", {}, False)]
+    + [("decode", "decode", {"batch": b, "num_kv_heads": kh}, False) for b in (1, 128) for kh in (8, 32)]
+    + [("prefill", "prefill", {}, False)]
+    + [("prefill", "prefill", {"batch": b, "seq_len": s}, False) for b in (1, 32) for s in (512, 4096)]
+    + [("prefill", "prefill", {"causal": False}, False), ("prefill", "prefill", {"kv_storage": "ragged"}, False),
+       ("prefill", "prefill", {"batch": 32, "seq_len": 4096, "num_kv_heads": 32}, False),
+       ("prefill", "decode", {"use_tensor_cores": True}, False)]  # tensor-core decode reuses the fa2 prefill module
+    + [(group, "decode", {"cuda_graph": True, "batch": b, **extra}, False)
+       for group, extra in GRAPH_COMBOS.items() for b in (32, 1, 128)]
+    + [("graph-tc", "decode", {"cuda_graph": True, "use_tensor_cores": True, "batch": 128}, False)]
+    + [("optional", "prefill", {"backend": "fa3"}, True),
+       ("optional", "prefill", {"backend": "fa3", "batch": 32, "seq_len": 4096}, True),
+       ("optional", "prefill", {"backend": "fa3", "batch": 1, "seq_len": 512}, True),
+       ("optional", "rmsnorm", {"dtype": "bfloat16", "batch": 4096}, True),
+       ("optional", "rope", {"dtype": "bfloat16", "tokens": 65536}, True),
+       ("optional", "prefill", {"dtype": "bfloat16"}, True), ("optional", "decode", {"dtype": "bfloat16"}, True)]
 )
 
 COLUMNS = ("#", "workload", "params", "median ms", "TFLOP/s", "GB/s", "AI", "items/s", "check", "prepare s", "note")
@@ -91,22 +100,35 @@ def _cells(row: dict) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0])
-    budget_s = float(argv[1]) if len(argv) > 1 else 300.0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("budget_s", type=float, nargs="?", default=300.0)
+    parser.add_argument("--groups", default="norm,rope,decode,prefill,optional")
+    parser.add_argument("--start", type=int, default=0, help="skip this many of the selected configs")
+    args = parser.parse_args(argv)
+    out, budget_s, start = args.out, args.budget_s, args.start
+    groups = set(args.groups.split(","))
+    unknown = groups - {c[0] for c in CONFIGS}
+    if unknown:
+        parser.error(f"unknown group(s): {', '.join(sorted(unknown))}")
+    selected = [(i, c) for i, c in enumerate(CONFIGS) if c[0] in groups]
     out.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    rows: list[dict] = []
+    t0 = float(os.environ.setdefault("FS_DEVICE_T0", str(time.time())))
+    summary = out / "summary.json"
+    rows: list[dict] = json.loads(summary.read_text()) if summary.exists() and start else []
     table = out / "table.md"
-    table.write_text("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n")
+    if not table.exists():
+        table.write_text("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n")
     print(" | ".join(COLUMNS), flush=True)
-    for index, (name, params, optional) in enumerate(CONFIGS):
-        elapsed = time.monotonic() - started
-        if optional and elapsed > budget_s:
+    for position, (index, (group, name, params, optional)) in enumerate(selected):
+        if position < start:
+            continue
+        poisoned = False
+        if optional and time.time() - t0 > budget_s:
             row = _row(index, name, params, None, f"skipped: time budget {budget_s:.0f} s spent")
         else:
-            job_dir = out / "results" / f"{index:02d}-{name}"
             try:
-                result = run_workload(get_workload(name), params, job_dir=job_dir)
+                result = run_workload(get_workload(name), params, job_dir=out / "results" / f"{index:02d}-{name}")
                 row = _row(index, name, params, result, None)
             except FlashsightError as exc:
                 row = _row(index, name, params, None, f"{type(exc).__name__}: {exc}")
@@ -114,25 +136,38 @@ def main(argv: list[str]) -> int:
                 traceback.print_exc()
                 row = _row(index, name, params, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
             gc.collect()
-            _empty_cache()
-        row["elapsed_s"] = round(time.monotonic() - started, 1)
+            poisoned = not _context_ok()
+        row["group"] = group
+        row["elapsed_s"] = round(time.time() - t0, 1)
         rows.append(row)
         cells = _cells(row)
         print(" | ".join(cells) + f"   [{row['elapsed_s']} s]", flush=True)
         with table.open("a") as fh:
             fh.write("| " + " | ".join(c.replace("|", "/") for c in cells) + " |\n")
-        write_json(rows, out / "summary.json")
+        write_json(rows, summary)
+        if poisoned and position + 1 < len(selected):
+            print(f"CUDA context unusable after config {index}: continuing in a fresh process", flush=True)
+            os.execv(sys.executable, [sys.executable, __file__, str(out), str(budget_s),
+                                      "--groups", ",".join(sorted(groups)), "--start", str(position + 1)])
     failed = [r for r in rows if r.get("error") and not r["error"].startswith("skipped")]
     print(f"\n{len(rows) - len(failed)} of {len(rows)} configs ran (or were skipped by budget); "
-          f"{len(failed)} failed; {time.monotonic() - started:.0f} s", flush=True)
+          f"{len(failed)} failed; {time.time() - t0:.0f} s since the first start", flush=True)
     print(json.dumps({"failed": [f"{r['workload']} {r['params']}: {r['error']}" for r in failed]}, indent=1))
     return 1 if failed else 0
 
 
-def _empty_cache() -> None:
+def _context_ok() -> bool:
+    """False when the CUDA context is poisoned (an asynchronous fault): later work in it would fail too."""
     import torch
 
-    torch.cuda.empty_cache()
+    try:
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.zeros(1, device="cuda").add_(1).item()
+        return True
+    except Exception as exc:  # noqa: BLE001
+        print(f"context check: {type(exc).__name__}: {str(exc).splitlines()[0]}", flush=True)
+        return False
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Decode attention: BatchDecodeWithPagedKVCacheWrapper, one new query token per request over a paged KV cache.
 
-cuda_graph=true measures CUDAGraphBatchDecodeWithPagedKVCacheWrapper replayed from a captured torch CUDA
-graph (the way serving engines run decode): the graph is captured in prepare, each step is one replay.
-use_tensor_cores=true selects FlashInfer's tensor-core (prefill-kernel) decode path, needed for GQA groups the
-CUDA-core kernel is not compiled for.
+cuda_graph=true replays a torch CUDA graph captured around run() (the way serving engines run decode): the
+graph is captured in prepare, each step is one replay. graph_wrapper picks what is captured:
+CUDAGraphBatchDecodeWithPagedKVCacheWrapper (FlashInfer's graph-safe wrapper: fixed page-table buffers,
+split-KV over a padded grid) or the plain wrapper after plan(). use_tensor_cores=true selects FlashInfer's
+tensor-core (prefill-kernel) decode path, needed for GQA groups the CUDA-core kernel is not compiled for.
+pdl sets run(enable_pdl=...): programmatic dependent launch (auto: FlashInfer's choice, on for Hopper).
 
 FLOPs per step (H query heads, D head_dim): q·k and p·v over kv_len keys, 2·D FLOPs each per key:
     4 · batch · H · kv_len · D                       (softmax not counted)
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import math
 
-from flashsight.errors import ParamError
+from contextlib import contextmanager
+
+from flashsight.errors import ParamError, WorkloadError
 from flashsight.workloads.attention_ref import (
     DECODE_GROUP_SIZES,
     HEAD_DIMS,
@@ -30,6 +34,9 @@ from flashsight.workloads.harness import Case, Workload
 from flashsight.workloads.params import Param, ParamSpec
 from flashsight.workloads.prefill import check_heads
 from flashsight.workloads.tensors import DTYPES, element_size, torch_dtype
+
+
+PDL = ("auto", "on", "off")
 
 
 def decode_flops(batch: int, kv_len: int, num_qo_heads: int, head_dim: int) -> int:
@@ -51,7 +58,10 @@ class Decode(Workload):
         Param("head_dim", int, 128, "head dimension", choices=HEAD_DIMS),
         Param("page_size", int, 16, "tokens per KV page", min=1),
         Param("use_tensor_cores", bool, False, "tensor-core decode kernels"),
-        Param("cuda_graph", bool, False, "CUDAGraphBatchDecodeWithPagedKVCacheWrapper in a captured CUDA graph"),
+        Param("cuda_graph", bool, False, "replay run() from a captured CUDA graph"),
+        Param("graph_wrapper", bool, True, "cuda_graph: capture CUDAGraphBatchDecodeWithPagedKVCacheWrapper "
+                                           "(false: the plain wrapper)"),
+        Param("pdl", str, "auto", "programmatic dependent launch: run(enable_pdl=...)", choices=PDL),
         Param("dtype", str, "float16", "q/k/v dtype", choices=DTYPES),
     ))
     study_grid = {"batch": [1, 2, 4, 8, 16, 32, 64, 128], "kv_len": [2048], "num_kv_heads": [8, 32]}
@@ -81,32 +91,40 @@ class Decode(Workload):
         out = torch.empty_like(q)
         workspace = torch.empty(WORKSPACE_BYTES, dtype=torch.uint8, device="cuda")
 
-        if cfg["cuda_graph"]:
-            # The graph reads the page table from these fixed buffers; plan() copies into them.
-            wrapper = flashinfer.CUDAGraphBatchDecodeWithPagedKVCacheWrapper(
-                workspace,
-                torch.empty(b + 1, dtype=torch.int32, device="cuda"),
-                torch.empty(kv.indices.numel(), dtype=torch.int32, device="cuda"),
-                torch.empty(b, dtype=torch.int32, device="cuda"),
-                "NHD",
-                use_tensor_cores=tensor_cores,
-            )
-        else:
-            wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(workspace, "NHD", use_tensor_cores=tensor_cores)
-        wrapper.plan(kv.indptr, kv.indices, kv.last_page_len, h, kh, d, cfg["page_size"],
-                     sm_scale=sm_scale, q_data_type=dtype, kv_data_type=dtype)
+        graph_wrapper = cfg["cuda_graph"] and cfg["graph_wrapper"]
+        with _stage("plan (JIT)"):
+            if graph_wrapper:
+                # The graph reads the page table from these fixed buffers; plan() copies into them.
+                wrapper = flashinfer.CUDAGraphBatchDecodeWithPagedKVCacheWrapper(
+                    workspace,
+                    torch.empty(b + 1, dtype=torch.int32, device="cuda"),
+                    torch.empty(kv.indices.numel(), dtype=torch.int32, device="cuda"),
+                    torch.empty(b, dtype=torch.int32, device="cuda"),
+                    "NHD",
+                    use_tensor_cores=tensor_cores,
+                )
+            else:
+                wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(workspace, "NHD",
+                                                                        use_tensor_cores=tensor_cores)
+            wrapper.plan(kv.indptr, kv.indices, kv.last_page_len, h, kh, d, cfg["page_size"],
+                         sm_scale=sm_scale, q_data_type=dtype, kv_data_type=dtype)
+        enable_pdl = {"auto": None, "on": True, "off": False}[cfg["pdl"]]
 
         def launch():
-            return wrapper.run(q, (kv.k_cache, kv.v_cache), out=out)
+            return wrapper.run(q, (kv.k_cache, kv.v_cache), out=out, enable_pdl=enable_pdl)
 
-        launch()  # JIT load and first launch outside the measured range (and outside any capture)
-        torch.cuda.synchronize()
+        with _stage("first launch"):  # outside the measured range and outside any capture
+            launch()
         if cfg["cuda_graph"]:
-            graph = _capture(launch)
+            with _stage("CUDA graph capture"):
+                graph = _capture(launch)
 
             def step():
                 graph.replay()
                 return out
+
+            with _stage("CUDA graph replay"):
+                step()
         else:
             step = launch
 
@@ -129,7 +147,8 @@ class Decode(Workload):
             bytes=decode_bytes(b, n, h, kh, d, elem),
             items=b,
             item_name="tokens",
-            notes={"sm_scale": sm_scale, "pages_per_request": kv.pages_per_request},
+            notes={"sm_scale": sm_scale, "pages_per_request": kv.pages_per_request,
+                   "wrapper": type(wrapper).__name__},
         )
 
 
@@ -148,3 +167,16 @@ def _capture(launch):
         launch()
     torch.cuda.synchronize()
     return graph
+
+
+@contextmanager
+def _stage(what: str):
+    """Synchronise after a set-up stage so an asynchronous CUDA error is blamed on the stage that caused it."""
+    import torch
+
+    try:
+        yield
+        torch.cuda.synchronize()
+    except RuntimeError as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise WorkloadError(f"decode: {what} failed: {first}") from None
