@@ -5,8 +5,8 @@
 #       starts devtools/sweep_device_plan.toml (the largest part of the default plan that fits) under nsys and
 #       ncu, and cuts the orchestrator off with `timeout` (SIGTERM, SIGKILL 20 s later) after CUT_S seconds
 #       (default 170). Leaves $OUT/sweep_run.tgz (the run directory without raw captures) and, when small
-#       enough, $OUT/fi_cache.tgz (FlashInfer's JIT cache, so phase 2 does not compile again).
-#   between: put sweep_run.tgz (and fi_cache.tgz) into .sweepcarry/ in the repo root (git-ignored locally via
+#       enough, $OUT/fi_cache.tgz.part0N (FlashInfer's JIT cache in parts, so phase 2 does not compile again).
+#   between: put sweep_run.tgz (and the fi_cache parts) into .sweepcarry/ in the repo root (git-ignored locally via
 #       .git/info/exclude; create it with: mkdir -p .sweepcarry && echo /.sweepcarry/ >> .git/info/exclude)
 #   phase 2 (a second call):  bash devtools/device_sweep.sh 2      carry: [".devkit", ".sweepcarry"]
 #       --resume to completion (RESUME_S, default 380), prints jobs.parquet status counts, duplicate / lost
@@ -64,17 +64,20 @@ case "$PHASE" in
   step "pack"
   tar czf "$OUT/sweep_run.tgz" --exclude='*.nsys-rep' --exclude='*.qdstrm' --exclude='profile.sqlite' \
       --exclude='*.ncu-rep' -C /tmp sweep_run
-  if [ -d ~/.cache/flashinfer ]; then
+  if [ -d ~/.cache/flashinfer ]; then  # 15 MB parts (16 MiB per file back; <24 MB: the tree that travels is <64 MiB)
     tar czf /tmp/fi_cache.tgz -C ~/.cache flashinfer
     size=$(stat -c %s /tmp/fi_cache.tgz)
-    if [ "$size" -lt 15000000 ]; then mv /tmp/fi_cache.tgz "$OUT/"; else echo "JIT cache $size bytes: too large to bring back, phase 2 compiles again"; fi
+    if [ "$size" -lt 24000000 ]; then split -b 15000000 -d /tmp/fi_cache.tgz "$OUT/fi_cache.tgz.part"
+    else echo "JIT cache $size bytes: too large to bring back, phase 2 compiles again"; fi
   fi
   ls -l "$OUT"
   ;;
 2)
   [ -f "$CARRY/sweep_run.tgz" ] || { echo "no $CARRY/sweep_run.tgz: place phase 1's file there and carry $CARRY" >&2; exit 1; }
   rm -rf "$RUN"; tar xzf "$CARRY/sweep_run.tgz" -C /tmp
-  if [ -f "$CARRY/fi_cache.tgz" ]; then mkdir -p ~/.cache && tar xzf "$CARRY/fi_cache.tgz" -C ~/.cache; fi
+  if ls "$CARRY"/fi_cache.tgz.part* >/dev/null 2>&1; then
+    mkdir -p ~/.cache && cat "$CARRY"/fi_cache.tgz.part* | tar xz -C ~/.cache && echo "JIT cache restored"
+  fi
   step "state carried from phase 1"; report
   step "resume"
   timeout -k 20 "${RESUME_S:-380}" python3 -m flashsight sweep --out "$RUN" --resume --gpus 0

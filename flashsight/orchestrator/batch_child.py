@@ -5,7 +5,8 @@ For each, the target (`python -m module ...` or `python file.py ...`) runs again
 usual per-job contract (FLASHSIGHT_PARAMS, FLASHSIGHT_JOB_DIR, cwd = the job directory), so imports, CUDA
 context, FlashInfer's JIT modules and allocator pools are paid once per batch, while each config still gets
 its own measured NVTX range and result.json. A config that fails in Python is recorded and the next one runs;
-a crash (a signal) ends the batch, and the orchestrator reruns the unfinished configs one process each.
+a crash (a signal) or a CUDA context left unusable by a failed config ends the batch, and the orchestrator
+reruns the unfinished configs one process each.
 """
 
 from __future__ import annotations
@@ -45,7 +46,24 @@ def main(argv: list[str]) -> int:
         write_json({"job_id": cfg["job_id"], "rc": rc, "error": error,
                     "duration_s": time.monotonic() - started}, job_dir / STATUS_FILE)
         print(f"{MARK} end {cfg['job_id']} rc={rc}", flush=True)
+        if rc != 0 and not _cuda_usable():
+            # An asynchronous CUDA fault poisons the context: every later config would fail here for nothing.
+            print(f"{MARK} the CUDA context is unusable after {cfg['job_id']}: the remaining configs run alone",
+                  flush=True)
+            return 3
     return 0
+
+
+def _cuda_usable() -> bool:
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_initialized():
+        return True
+    try:
+        torch.cuda.synchronize()
+        torch.empty(1, device="cuda").add_(1).item()
+        return True
+    except Exception:  # noqa: BLE001 - any error here means the context is gone
+        return False
 
 
 def _run_once(target: list[str]) -> tuple[int, str | None]:
