@@ -181,3 +181,34 @@ def test_retry_failed_runs_failed_jobs_again(tmp_path, mark):
     assert sweep("--out", out, "--resume", "--retry-failed").exit_code == 0
     assert jobs_table(out).status.tolist() == ["succeeded"]
     assert marked_processes(mark, exclude={os.getpid()}) == []
+
+
+def test_an_internal_error_never_ends_the_sweep(tmp_path, mark, monkeypatch):
+    from flashsight.orchestrator import batched, runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    # Around a batch: its jobs get their own runs, no attempt counted.
+    monkeypatch.setattr(batched, "run_batch", broken)
+    plan = fault_plan(tmp_path, {"behaviour": ["ok"], "value": [1, 2]}, mode="batched")
+    assert sweep(plan, "--out", tmp_path / "run").exit_code == 0
+    jobs = jobs_table(tmp_path / "run")
+    assert set(jobs.status) == {"succeeded"} and jobs.attempts.tolist() == [1, 1]
+    assert "internal error" in (tmp_path / "run" / jobs.job_dir[0] / "job.log").read_text()
+    # Around a single job: that job fails with the reason, the next one still runs.
+    calls = []
+
+    def first_broken(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real_run_job(*args, **kwargs)
+
+    real_run_job = runner.run_job
+    monkeypatch.setattr(runner, "run_job", first_broken)
+    result = sweep(plan, "--out", tmp_path / "run2", "--mode", "process")
+    assert result.exit_code == 1
+    jobs = jobs_table(tmp_path / "run2")
+    assert jobs.status.tolist() == ["failed", "succeeded"]
+    assert jobs.error[0] == "internal error: RuntimeError: boom"

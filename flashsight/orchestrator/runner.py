@@ -193,7 +193,8 @@ class Sweep:
                     self._run_claimed(store, claimed, env)
                 except Exception as exc:  # a bug or a parser failure must not end an overnight sweep
                     for job in claimed:
-                        self._internal_error(store, job, exc)
+                        if store.is_current(job):  # not yet settled
+                            self._internal_error(store, job, exc, batched=len(claimed) > 1)
                 self.write_outputs(store, tables=time.monotonic() - self._last_merge > MERGE_EVERY_S)
         finally:
             store.close()
@@ -207,8 +208,8 @@ class Sweep:
         return False
 
     def _run_claimed(self, store: Store, claimed: list[dict], env: dict) -> None:
-        targets = [resolve_target(job["workload"], json.loads(job["params"]), json.loads(job["ncu"]).get("nvtx_include", ()))
-                   for job in claimed]
+        targets = [resolve_target(job["workload"], json.loads(job["params"]),
+                                  json.loads(job["ncu"]).get("nvtx_include", ())) for job in claimed]
         for job in claimed:
             job_dir = self.run_dir / job["job_dir"]
             job_dir.mkdir(parents=True, exist_ok=True)
@@ -247,12 +248,17 @@ class Sweep:
         status = _settle(store, job, self.run_dir, outcome)
         self.on_event(status if status != "pending" else "retry", job, outcome.error)
 
-    def _internal_error(self, store: Store, job: dict, exc: Exception) -> None:
+    def _internal_error(self, store: Store, job: dict, exc: Exception, batched: bool) -> None:
         job_dir = self.run_dir / job["job_dir"]
+        job_dir.mkdir(parents=True, exist_ok=True)
         with open(job_dir / LOG_FILE, "a") as log:
             log.write("flashsight: internal error while running this job:\n" + traceback.format_exc())
         message = str(exc) if isinstance(exc, FlashsightError) else f"internal error: {type(exc).__name__}: {exc}"
-        self._record(store, job, JobOutcome(tool=job["tool"], status="failed", duration_s=0.0, error=message))
+        if batched:  # whatever broke around the batch, the job still gets its own run
+            store.requeue(job, solo=True, reason=message)
+            self.on_event("fallback", job, message)
+        else:
+            self._record(store, job, JobOutcome(tool=job["tool"], status="failed", duration_s=0.0, error=message))
 
 
 def _settle(store: Store, job: dict, run_dir: Path, outcome: JobOutcome) -> str:

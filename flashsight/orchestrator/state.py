@@ -169,6 +169,11 @@ class Store:
             db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (?, ?, ?, ?)",
                        (now_iso(), job["job_id"], "fallback" if solo else "interrupted", reason))
 
+    def is_current(self, job: dict) -> bool:
+        """Whether job (as claimed) is still running under that claim, i.e. not yet settled."""
+        row = self.db.execute("SELECT status, token FROM jobs WHERE job_id = ?", (job["job_id"],)).fetchone()
+        return row is not None and row["status"] == "running" and row["token"] == job["token"]
+
     def reset_failed(self) -> int:
         with self.transaction() as db:
             return db.execute("UPDATE jobs SET status = 'pending', attempts = 0, solo = 0 "
