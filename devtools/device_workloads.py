@@ -58,6 +58,9 @@ CONFIGS: list[tuple[str, str, dict, bool]] = (
     + [(group, "decode", {"cuda_graph": True, "batch": b, **extra}, False)
        for group, extra in GRAPH_COMBOS.items() for b in (32, 1, 128)]
     + [("graph-tc", "decode", {"cuda_graph": True, "use_tensor_cores": True, "batch": 128}, False)]
+    # indptr/offsets RoPE launches batch x heads blocks: the same 65536 tokens as 64 sequences
+    + [("optional", "rope", {"tokens": 65536, "batch": 64, "variant": v}, True)
+       for v in ("apply_rope_inplace", "apply_llama31_rope_inplace")]
     + [("optional", "prefill", {"backend": "fa3"}, True),
        ("optional", "prefill", {"backend": "fa3", "batch": 32, "seq_len": 4096}, True),
        ("optional", "prefill", {"backend": "fa3", "batch": 1, "seq_len": 512}, True),
