@@ -15,7 +15,7 @@ import struct
 import numpy as np
 import pandas as pd
 
-from flashsight.errors import InputError
+from flashsight.errors import InputError, ToolError
 from flashsight.parsers.ncu_csv import nvtx_columns, read_ncu_csv
 from flashsight.parsers.ncu_tables import assemble
 from flashsight.parsers.warp_stalls import stall_metric
@@ -99,7 +99,24 @@ def check_not_truncated(path: Path) -> None:
         raise InputError(f"{path}: truncated Nsight Compute report ({size:,} bytes; its blocks need more)")
 
 
+MIN_NCU_REPORT = (2026, 3)  # ncu-report 2025.3.1 segfaults in Metric.kind()/unit() on some metrics (seen on H100)
+
+
+def _check_module_version() -> None:
+    """A clear error instead of a crash when an old ncu-report distribution is installed."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("ncu-report")
+    except importlib.metadata.PackageNotFoundError:
+        return  # Nsight Compute's own copy (extras/python): no metadata to check
+    if tuple(int(p) for p in version.split(".")[:2] if p.isdigit()) < MIN_NCU_REPORT:
+        raise ToolError(f"ncu-report {version} is too old (it crashes on some reports): "
+                        f"pip install 'ncu-report>={MIN_NCU_REPORT[0]}.{MIN_NCU_REPORT[1]}'")
+
+
 def _load(path: Path):
+    _check_module_version()
     import ncu_report
 
     try:
