@@ -50,6 +50,9 @@ def test_crash_hang_retry_and_exit_are_recorded(tmp_path, mark, mode):
     elapsed = time.monotonic() - started
     assert result.exit_code == 1, result.output
     assert "sweep faults: 5 jobs, 2 succeeded, 2 failed, 1 timed out in " in result.output
+    segv_id = jobs_table(tmp_path / "run").set_index("behaviour").job_id["segv"]
+    assert any(line.startswith("✗ fault.py none ") and "behaviour=segv" in line and segv_id in line
+               for line in result.output.splitlines())  # one line per job: tool, params, job id
     table = jobs_table(tmp_path / "run")
     assert list(table.columns[:3]) == JOB_COLUMNS[:3]
     assert set(JOB_COLUMNS) <= set(table.columns) and {"behaviour", "work_s", "ledger", "state"} <= set(table.columns)
@@ -168,6 +171,7 @@ def test_a_changed_plan_reuses_finished_jobs(tmp_path, mark):
     assert len(ids & set(jobs.job_id)) == 1
     led = ledger(tmp_path)
     assert len(led[led.kind == "done"]) == 3  # 1, 2, then only 3
+    assert (out / "env.json").exists() and len(list(out.glob("env.resume-*.json"))) == 1
     assert sweep("--out", tmp_path / "nothing", "--resume").output.startswith(
         f"flashsight: error: {tmp_path / 'nothing'}: no sweep to resume")
 

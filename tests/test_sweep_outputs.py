@@ -123,3 +123,16 @@ def test_merged_tables_carry_job_workload_and_every_param(tmp_path, nsys_tables)
     assert jobs_df.columns[:3].tolist() == ["job_id", "workload", "tool"]
     assert {"batch", "tokens", "name", "status", "attempts", "started_at", "duration_s", "error"} <= set(jobs_df.columns)
     assert str(jobs_df.started_at.dtype).startswith("datetime64")
+
+
+def test_a_job_run_alone_keeps_its_measured_range_and_the_whole_capture_aside(tmp_path, nsys_tables):
+    from flashsight.orchestrator.batched import CAPTURE_DIR, keep_measured_range
+
+    write_tables(nsys_tables, tmp_path)
+    kept = keep_measured_range(tmp_path, {k: len(v) for k, v in nsys_tables.items()}, "j", "rmsnorm")
+    expected = pd.read_csv(NSYS / "fi_nvtx_gpu_proj_sum.csv").set_index("Range").loc[":rmsnorm"]
+    assert kept["gpu_kernels"] + kept["gpu_memops"] == expected["Total GPU Ops"]
+    assert kept["nvtx_ranges"] == expected["Range Instances"]
+    assert len(pd.read_parquet(tmp_path / "gpu_kernels.parquet")) == kept["gpu_kernels"]
+    whole = pd.read_parquet(tmp_path / CAPTURE_DIR / "gpu_kernels.parquet")
+    assert len(whole) == len(nsys_tables["gpu_kernels"])

@@ -6,7 +6,8 @@ batch_config.json into its own job directory. Afterwards:
 - nsys / ncu: the batch's one capture is parsed once and its rows are split by each config's measured NVTX range
   (ncu: `nvtx_range`; nsys: `nvtx_ranges.name` and the `nvtx_path` of kernels and memory operations; tables keyed
   by `kernel_id` follow their kernel). Rows outside every measured range (set-up, JIT, warm-up) stay in the
-  batch directory's own tables: they belong to no single config.
+  batch directory's own tables: they belong to no single config. A profiled job run alone is cut the same way
+  (keep_measured_range), so a sweep's tables mean the same in both modes: each config's measured range.
 Whatever did not succeed (a config that failed, everything of a profiled batch that crashed or timed out) is
 handed back to be rerun one process per config, where failures count against the job's retries.
 """
@@ -27,6 +28,8 @@ from flashsight.orchestrator.job import LOG_FILE, run_job
 from flashsight.orchestrator.targets import Target
 from flashsight.outputs.writers import write_json, write_tables
 from flashsight.workloads.harness import RESULT_FILE
+
+CAPTURE_DIR = "capture"  # a job run alone: the tables of its whole capture (set-up and warm-up included)
 
 
 @dataclass
@@ -196,6 +199,19 @@ def split_tables(tables: dict[str, pd.DataFrame], ranges: dict[str, str]) -> dic
                 continue
             per_job[job][name] = tables[name].iloc[0:0]
     return per_job
+
+
+def keep_measured_range(job_dir: Path, tables: dict[str, int], job_id: str, measured_range: str) -> dict[str, int]:
+    """A job run alone: its tables keep the measured range's rows, as a batched job's do; the whole capture's
+    tables move to <job_dir>/capture/. Returns table -> rows kept."""
+    whole = _read_tables(job_dir, tables)
+    capture = job_dir / CAPTURE_DIR
+    capture.mkdir(exist_ok=True)
+    for name in whole:
+        os.replace(job_dir / f"{name}.parquet", capture / f"{name}.parquet")
+    mine = split_tables(whole, {job_id: measured_range})[job_id]
+    write_tables(mine, job_dir)
+    return {name: len(df) for name, df in mine.items()}
 
 
 def _owner_in_path(path, by_range: dict[str, str]):

@@ -2,7 +2,8 @@
 
 Run directory:
     sweep.db            the job state (state.py)          plan.toml   the plan as last given
-    jobs/<job>/         one job: job.log, result.json, captures, its tables, outcome.json
+    jobs/<job>/         one job: job.log, result.json, captures, its tables (its measured range's rows; alone,
+                        the whole capture's in capture/), outcome.json
     batches/<id>/       one batched process: batch.json, job.log, the capture, the whole batch's tables
     jobs.parquet, <table>.parquet     the merged outputs (merge.py)
 
@@ -95,10 +96,21 @@ def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool =
     sync = store.sync_plan(plan, job_dir_of)
     with atomic_path(out / "plan.toml") as tmp:
         tmp.write_text(plan.source)
+    _write_env(out)
     sync["recovered"], sync["requeued"] = recover(store, out)
     if retry_failed:
         sync["retried"] = store.reset_failed()
     return store, plan, sync
+
+
+def _write_env(out: Path) -> None:
+    """env.json as every run directory has it; a resume (maybe on another machine) adds env.resume-<time>.json."""
+    from flashsight.environment import probe_isolated, write_env_json
+
+    if not (out / "env.json").exists():
+        write_env_json(out)
+    else:
+        write_json(probe_isolated(), out / f"env.resume-{time.strftime('%Y%m%d-%H%M%S')}.json")
 
 
 def recover(store: Store, run_dir: Path) -> tuple[int, int]:
@@ -241,8 +253,11 @@ class Sweep:
             if outcome.status == "interrupted":
                 store.requeue(job, solo=bool(job["solo"]), reason="the sweep was stopped")
                 self.on_event("interrupted", job, None)
-            else:
-                self._record(store, job, _check_ncu(outcome, self.run_dir / job["job_dir"]))
+                continue
+            if outcome.status == "succeeded" and tool != "none" and target.measured_range is not None:
+                outcome.tables = batched.keep_measured_range(self.run_dir / job["job_dir"], outcome.tables,
+                                                             job["job_id"], target.measured_range)
+            self._record(store, job, _check_ncu(outcome, self.run_dir / job["job_dir"]))
 
     def _record(self, store: Store, job: dict, outcome: JobOutcome) -> None:
         status = _settle(store, job, self.run_dir, outcome)

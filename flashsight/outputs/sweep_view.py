@@ -50,7 +50,8 @@ class SweepView:
         if kind == "started":
             return None
         workload = Path(job["workload"]).name if job["workload"].endswith(".py") else job["workload"]
-        text = f"{_MARKS.get(kind, kind)} {workload} [{job['tool']}] {escape(describe_params(job['params']))}"
+        text = (f"{_MARKS.get(kind, kind)} {escape(workload)} [bold]{job['tool']:<4}[/bold] "
+                f"{escape(describe_params(job['params']))} [dim]{job['job_id']}[/dim]")
         if kind == "fallback":
             text += " — reruns in its own process"
         if detail and kind != "succeeded":
@@ -67,8 +68,8 @@ class SweepView:
                 alive = any(w.is_alive() for w in workers)
                 while not self.events.empty():
                     line = self._line(*self.events.get()[:3])
-                    if line:
-                        progress.console.print(line)
+                    if line:  # one line per job, however long: logs are grepped
+                        progress.console.print(line, soft_wrap=True)
                 counts = self.counts()
                 failed = counts["failed"] + counts["timed_out"]
                 progress.update(task, completed=counts["succeeded"] + failed, done=counts["succeeded"],
