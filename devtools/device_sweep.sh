@@ -14,6 +14,7 @@
 #       (if the resume was cut short as well, another phase 2 with it continues); then the per-job overhead of
 #       both modes side by side (OVERHEAD_S, default 150; SKIP_OVERHEAD=1 skips it).
 #   overhead alone:           bash devtools/device_sweep.sh overhead   carry: [".devkit"]
+#       (OVERHEAD_TOOLS=ncu for one tool; about 20 s of JIT, then ~1 minute per tool)
 set -uo pipefail
 PHASE=${1:?usage: devtools/device_sweep.sh 1|2|overhead}
 source .devkit/setup.sh || exit 1
@@ -88,7 +89,7 @@ case "$PHASE" in
       --exclude='*.ncu-rep' -C /tmp sweep_run
   if [ "${SKIP_OVERHEAD:-0}" != 1 ]; then
     step "per-job overhead, process vs batched"
-    timeout -k 10 "${OVERHEAD_S:-150}" python3 devtools/sweep_overhead.py /tmp/overhead --batches "${OVERHEAD_BATCHES:-1,32,512,4096}"
+    timeout -k 10 "${OVERHEAD_S:-150}" python3 devtools/sweep_overhead.py /tmp/overhead --batches "${OVERHEAD_BATCHES:-1,32,512,4096}" --tools "${OVERHEAD_TOOLS:-none,nsys,ncu}"
     cp /tmp/overhead/overhead.csv "$OUT/" 2>/dev/null
   fi
   ls -l "$OUT"
@@ -96,7 +97,7 @@ case "$PHASE" in
 overhead)
   step "warm the JIT cache"; fs run rmsnorm -p batch=1 --out /tmp/warm >/dev/null && echo warm
   step "per-job overhead, process vs batched"
-  python3 devtools/sweep_overhead.py /tmp/overhead --batches "${OVERHEAD_BATCHES:-1,32,512,4096}"
+  python3 devtools/sweep_overhead.py /tmp/overhead --batches "${OVERHEAD_BATCHES:-1,32,512,4096}" --tools "${OVERHEAD_TOOLS:-none,nsys,ncu}"
   cp /tmp/overhead/overhead.csv "$OUT/"
   ;;
 *) echo "unknown phase $PHASE" >&2; exit 2 ;;

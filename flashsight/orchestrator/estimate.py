@@ -11,10 +11,11 @@ import math
 import statistics
 from collections import defaultdict
 
-# seconds: (per process, per config) by tool. import torch + FlashInfer alone took 3.7-5.8 s per process on the H100
-# (devtools/results/workloads); the profilers add their start-up, and nsys its import/export afterwards.
-PROCESS_S = {"none": 7.0, "nsys": 15.0, "ncu": 14.0}
-CONFIG_S = {"none": 1.0, "nsys": 1.5, "ncu": 6.0}
+# seconds: (per process, per config) by tool, from the H100 runs (devtools/results/sweep): one process per job
+# took 11.7 s (none), 9.0 s (nsys), 10.5 s (ncu) per rmsnorm job; batched configs 0.5-1.7 s each in-process,
+# ~3 s per config all in (start-up, JIT and the capture's parse shared by the batch).
+PROCESS_S = {"none": 9.0, "nsys": 8.0, "ncu": 9.0}
+CONFIG_S = {"none": 0.5, "nsys": 1.0, "ncu": 1.5}
 JIT_S = 25.0  # first use of a kernel family on a fresh machine: norm 17 s, rope 47 s, decode 11 s, prefill 19 s
 WORKLOAD_S = {"jit": 120.0}  # workloads whose config is a long job of its own (the JIT study compiles 4x)
 
