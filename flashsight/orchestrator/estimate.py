@@ -17,7 +17,7 @@ from collections import defaultdict
 PROCESS_S = {"none": 9.0, "nsys": 8.0, "ncu": 9.0}
 CONFIG_S = {"none": 0.5, "nsys": 1.0, "ncu": 1.5}
 JIT_S = 25.0  # first use of a kernel family on a fresh machine: norm 17 s, rope 47 s, decode 11 s, prefill 19 s
-WORKLOAD_S = {"jit": 120.0}  # workloads whose config is a long job of its own (the JIT study compiles 4x)
+WORKLOAD_S = {"jit": 45.0}  # a config that is a long job of its own: the JIT study of one family (norm: 32 s)
 
 
 def estimate_s(jobs: list, mode: str, batch_size: int, history: list[tuple[str, str, float]] = ()) -> float:
