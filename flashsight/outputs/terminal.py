@@ -75,14 +75,18 @@ def print_result(result: dict, console: Console) -> None:
     extra = rates.get("item_name")
     if extra:
         table.add_column(f"{extra}/s", justify="right")
-    row = [result["nvtx_range"], _fmt(timing["median_ms"], ".4f"), _fmt(timing["min_ms"], ".4f"),
-           _fmt(rates["achieved_tflops"], ".3f"), _fmt(rates["achieved_gbps"], ".1f"),
+    valid = result.get("timing_valid", True)  # False under ncu: replay makes wall time meaningless
+    timed = (lambda value, spec: _fmt(value, spec)) if valid else (lambda value, spec: "n/a")
+    row = [result["nvtx_range"], timed(timing["median_ms"], ".4f"), timed(timing["min_ms"], ".4f"),
+           timed(rates["achieved_tflops"], ".3f"), timed(rates["achieved_gbps"], ".1f"),
            _fmt(rates["arithmetic_intensity"], ".3f"),
            ("ok" if check.get("ok") else "MISMATCH") + f" (max err {check.get('max_abs_err', 0):.2g})"]
     if extra:
-        row.append(_fmt(rates[f"{extra}_per_s"], ".4g"))
+        row.append(timed(rates[f"{extra}_per_s"], ".4g"))
     table.add_row(*row)
     console.print(table)
+    if not valid:
+        console.print(f"[dim]timed under {result.get('profiler')}: kernel durations are in ncu_kernels.parquet[/dim]")
     console.print(f"[dim]{result['iters']} measured steps after {result['warmup']} warm-up; "
                   f"set-up and JIT {result['prepare_s']:.1f} s[/dim]")
 
@@ -90,7 +94,7 @@ def print_result(result: dict, console: Console) -> None:
 def print_job(outcome, job_dir: Path, console: Console) -> None:
     console.print(f"[bold]{outcome.tool}[/bold] job {outcome.status} in {outcome.duration_s:.1f} s -> {job_dir}")
     if outcome.result:
-        print_result(outcome.result, console)
+        print_any_result(outcome.result, console)
     for name, rows in outcome.tables.items():
         console.print(f"  {name:<14} {rows:>9,} rows")
 
