@@ -8,6 +8,12 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   . .venv/bin/activate
 fi
-if [ -x .ci/install-nsys.sh ] || [ -f .ci/install-nsys.sh ]; then bash .ci/install-nsys.sh; fi
+# Real nsys for the live profiling test: installed where we can (root on Debian bookworm, as in CI); elsewhere
+# that one test is skipped (and fails under CI=true, where nsys must be there).
+if command -v nsys >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && grep -qs bookworm /etc/os-release; }; then
+  bash .ci/install-nsys.sh
+else
+  echo "note: nsys not found and not installable here (needs root on Debian bookworm): the live nsys test is skipped"
+fi
 python -m pip install -q --disable-pip-version-check -e '.[test]'
 python -m pytest "$@"
