@@ -71,13 +71,13 @@ def _profiled_argv(target: Target, job_dir: Path, tool: str, ncu: NcuOptions) ->
     return list(target.argv)
 
 
-def _ending_left_behind_agents(tool: str):
-    """nsys can leave its `--start-agent` daemon behind (outside the job's process group): end those by pid."""
+def _ending_left_behind_agents(tool: str, job_dir: Path):
+    """nsys can leave its `--start-agent` daemon behind (outside the job's process group): end this job's, by pid."""
     if tool != "nsys":
         return contextlib.nullcontext()
     from flashsight.orchestrator.nsys import ending_new_agents
 
-    return ending_new_agents()
+    return ending_new_agents(env_marker=f"{JOB_DIR_ENV}={job_dir}")
 
 
 def _parse_artifacts(job_dir: Path, tool: str) -> tuple[dict, list[Path]]:
@@ -124,7 +124,7 @@ def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None
     (job_dir / RESULT_FILE).unlink(missing_ok=True)  # a result left by an earlier attempt is not this one's
     env = _child_env(target, job_dir, tool) | (extra_env or {})
     started = time.monotonic()
-    with _ending_left_behind_agents(tool):
+    with _ending_left_behind_agents(tool, job_dir):
         done = procs.run_logged(_profiled_argv(target, job_dir, tool, ncu or NcuOptions()), job_dir / LOG_FILE,
                                 timeout_s=timeout_s, env=env, cwd=job_dir, watch=watch, guard=True)
     outcome = JobOutcome(tool=tool, status="succeeded", duration_s=0.0)

@@ -109,8 +109,20 @@ def _tool_failure(what: str, done: procs.Completed, log_path: Path, hint: str) -
 # --- left-behind agents ------------------------------------------------------------------------------------
 
 
-def agent_pids() -> set[int]:
-    """Pids of this user's running `nsys ... --start-agent` processes (read from /proc, no pkill)."""
+def _environ_has(pid: str, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return marker in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def agent_pids(env_marker: str | None = None) -> set[int]:
+    """Pids of this user's running `nsys ... --start-agent` processes (read from /proc, no pkill).
+
+    env_marker ('NAME=value'): only agents whose environment holds it, i.e. those one job started (an agent
+    inherits the environment of the nsys that launched it), so parallel jobs never end each other's agents.
+    """
     pids: set[int] = set()
     uid = os.getuid()
     for entry in os.scandir("/proc"):
@@ -124,7 +136,8 @@ def agent_pids() -> set[int]:
         except OSError:
             continue
         if argv and os.path.basename(argv[0].decode(errors="replace")).startswith("nsys") and _AGENT_MARK.encode() in argv:
-            pids.add(int(entry.name))
+            if env_marker is None or _environ_has(entry.name, env_marker.encode()):
+                pids.add(int(entry.name))
     return pids
 
 
@@ -163,13 +176,13 @@ def _exists(pid: int) -> bool:
 
 
 @contextmanager
-def ending_new_agents():
-    """End every nsys agent that appears while the block runs (and only those)."""
-    before = agent_pids()
+def ending_new_agents(env_marker: str | None = None):
+    """End every nsys agent that appears while the block runs (and only those; see agent_pids for env_marker)."""
+    before = agent_pids(env_marker)
     try:
         yield
     finally:
-        new = agent_pids() - before
+        new = agent_pids(env_marker) - before
         if new:
             end_pids(new)
 
