@@ -8,6 +8,7 @@
 #   bash devtools/device_workloads.sh          everything (~5-6 min on a fresh H100)
 #   bash devtools/device_workloads.sh rerun    only what the first device run could not finish: prefill,
 #                                              CUDA-graph decode, optional configs, the decode-graph CLI run (~3-4 min)
+#   bash devtools/device_workloads.sh graph    CUDA-graph decode variants, optional configs, decode-graph CLI (~2-3 min)
 # ($OUT is set by the device tool; KERNEL_BUDGET_S: seconds after which optional configs are skipped.)
 # Everything lands in $OUT: kernels/{table.md,summary.json,results/*/result.json}, cli/, jit/, env.json, ...
 set -uo pipefail
@@ -29,6 +30,14 @@ if [ "$MODE" = rerun ]; then
   step "kernel workloads: prefill, CUDA-graph decode variants, optional"
   python3 devtools/device_workloads.py "$OUT/kernels" "${KERNEL_BUDGET_S:-150}" --groups "prefill,$GRAPH,optional" \
     2>&1 | tee "$OUT/kernels.log"
+elif [ "$MODE" = graph ]; then
+  step "kernel workloads: CUDA-graph decode variants, then optional configs while the budget lasts"
+  python3 devtools/device_workloads.py "$OUT/kernels" "${KERNEL_BUDGET_S:-100}" --groups "$GRAPH,optional" \
+    2>&1 | tee "$OUT/kernels.log"
+  step "CLI: run --json (decode, CUDA graph, defaults)"
+  fs run decode -p cuda_graph=true -p batch=64 --json --out "$OUT/cli/decode_graph" > "$OUT/cli/decode_graph.json"
+  echo "exit $?"
+  step "done in $(( $(date +%s) - T0 )) s"; exit 0
 else
   step "kernel workloads (one process; a fresh one after a CUDA fault)"
   python3 devtools/device_workloads.py "$OUT/kernels" "${KERNEL_BUDGET_S:-270}" \

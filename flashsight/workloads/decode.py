@@ -118,11 +118,7 @@ class Decode(Workload):
         if cfg["cuda_graph"]:
             with _stage("CUDA graph capture"):
                 graph = _capture(launch)
-
-            def step():
-                graph.replay()
-                return out
-
+            step = _Replay(graph, out, keep=(wrapper, workspace, launch))
             with _stage("CUDA graph replay"):
                 step()
         else:
@@ -150,6 +146,22 @@ class Decode(Workload):
             notes={"sm_scale": sm_scale, "pages_per_request": kv.pages_per_request,
                    "wrapper": type(wrapper).__name__},
         )
+
+
+class _Replay:
+    """One measured step of the CUDA-graph variant: a replay of the captured graph.
+
+    The graph holds raw pointers into the wrapper's buffers (workspace, page table, plan info). It keeps the
+    wrapper alive itself: otherwise, once prepare() returns, nothing references the wrapper, its buffers go
+    back to torch's allocator, and the next replay reads whatever reused that memory (an illegal address).
+    """
+
+    def __init__(self, graph, out, keep: tuple):
+        self.graph, self.out, self.keep = graph, out, keep
+
+    def __call__(self):
+        self.graph.replay()
+        return self.out
 
 
 def _capture(launch):
