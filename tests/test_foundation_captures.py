@@ -94,3 +94,20 @@ def test_ncu_profiles_only_the_measured_kernel(captures):
     assert metrics.loc["gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed", "value"] == pytest.approx(
         kernel.dram_throughput_pct, rel=0, abs=0)
     assert set(tables["warp_stalls"]["source"]) == {"warp_state", "pc_sampling"}
+
+
+def test_stall_report_on_a_memory_bound_decode_names_long_scoreboard(tmp_path):
+    """`flashsight profile decode -p batch=32 -p num_kv_heads=32 --tool ncu` on the H100 (MHA: no K/V reuse)."""
+    report = _gunzip("decode_mha_ncu.ncu-rep.gz", tmp_path)
+    tables = read_input(report)
+    (kernel,) = tables["ncu_kernels"].itertuples()
+    assert kernel.short_name == "BatchDecodeWithPagedKVCacheKernel" and kernel.bound == "memory"
+    assert kernel.dram_throughput_pct > 85
+    stalls = tables["warp_stalls"]
+    for source in ("warp_state", "pc_sampling"):
+        ranked = stalls[stalls["source"] == source].sort_values("pct", ascending=False)
+        assert ranked["reason"].iloc[0] == "long_scoreboard", source
+    result = CliRunner().invoke(main, ["stalls", str(report), "--top", "3"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "Scoreboard" in line or "Barrier" in line]
+    assert "Long Scoreboard" in lines[0] and "waiting on global" in lines[0]
