@@ -45,3 +45,15 @@ def test_a_foreign_file_is_rejected_by_name(tmp_path):
     result = run("parse", str(junk), "--out", str(tmp_path / "o"))
     assert result.exit_code == 1
     assert f"{junk}: not a recognised capture" in result.output
+
+
+def test_a_users_malformed_result_json_is_a_one_line_failure(tmp_path):
+    workload = tmp_path / "bad_result.py"
+    workload.write_text('import os, pathlib\n'
+                        'pathlib.Path(os.environ["FLASHSIGHT_JOB_DIR"], "result.json").write_text("{not json")\n')
+    out = tmp_path / "out"
+    result = run("run", str(workload), "--out", str(out))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"flashsight: error: workload failed: {out / 'result.json'} is not valid JSON")
+    assert result.output.count("\n") == 1
+    assert (out / "job.json").exists() and (out / "env.json").exists()  # what was written is kept

@@ -47,10 +47,10 @@ def test_a_workload_that_writes_nothing_still_succeeds(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("workload, cwd, message", [
-    ("fs_echo_mod:crash", DATA, "flashsight: error: none job failed: exit code 3"),
-    ("no_such_module_xyz:fn", DATA, "flashsight: error: none job failed: exit code 2: flashsight: error: "
+    ("fs_echo_mod:crash", DATA, "flashsight: error: workload failed: exit code 3"),
+    ("no_such_module_xyz:fn", DATA, "flashsight: error: workload failed: exit code 2: flashsight: error: "
                                     "no_such_module_xyz:fn: no module named 'no_such_module_xyz'"),
-    ("fs_echo_mod:missing", DATA, "flashsight: error: none job failed: exit code 2: flashsight: error: "
+    ("fs_echo_mod:missing", DATA, "flashsight: error: workload failed: exit code 2: flashsight: error: "
                                   "fs_echo_mod:missing: fs_echo_mod has no attribute 'missing'"),
     ("missing_workload.py", None, "flashsight: error: missing_workload.py: no such file\n"),
 ])

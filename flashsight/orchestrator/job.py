@@ -141,7 +141,10 @@ def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None
             outcome.status, outcome.error = "failed", str(exc)
     result_path = job_dir / RESULT_FILE
     if result_path.exists():
-        outcome.result = json.loads(result_path.read_text())
+        try:
+            outcome.result = json.loads(result_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a user's workload wrote something else
+            outcome.status, outcome.error = "failed", f"{result_path} is not valid JSON ({exc})"
     elif outcome.status == "succeeded" and target.measured_range is not None:
         outcome.status, outcome.error = "failed", "the workload exited 0 but wrote no result.json"
     outcome.duration_s = time.monotonic() - started
@@ -162,4 +165,5 @@ def _last_error_line(log_tail: str) -> str:
 def raise_for(outcome: JobOutcome, job_dir: Path) -> None:
     """For single-job commands: turn a failed outcome into the one-line error the CLI prints."""
     if outcome.status != "succeeded":
-        raise WorkloadError(f"{outcome.tool} job {outcome.status}: {outcome.error} (log: {job_dir / LOG_FILE})")
+        what = "workload" if outcome.tool == "none" else f"{outcome.tool} job"
+        raise WorkloadError(f"{what} {outcome.status}: {outcome.error} (log: {job_dir / LOG_FILE})")
