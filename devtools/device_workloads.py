@@ -88,13 +88,14 @@ def _row(index: int, workload: str, params: dict, result: dict | None, error: st
         "gbps": rates["achieved_gbps"], "ai": rates["arithmetic_intensity"],
         "items_per_s": rates.get(f"{item}_per_s") if item else None, "item_name": item,
         "check_ok": check.get("ok"), "max_abs_err": check.get("max_abs_err"), "prepare_s": result["prepare_s"],
-        "backend_used": result["notes"].get("backend_used"), "error": None,
+        "backend_used": result["notes"].get("backend_used") or result["notes"].get("wrapper"), "error": None,
     }
 
 
 def _cells(row: dict) -> list[str]:
     if row.get("error"):
-        return [str(row["#"]), row["workload"], row["params"], "-", "-", "-", "-", "-", "FAILED", "-", row["error"]]
+        status = "skipped" if row["error"].startswith("skipped") else "FAILED"
+        return [str(row["#"]), row["workload"], row["params"], "-", "-", "-", "-", "-", status, "-", row["error"]]
     items = f"{_fmt(row['items_per_s'], '.4g')} {row['item_name']}/s" if row["item_name"] else "-"
     check = ("ok" if row["check_ok"] else "MISMATCH") + f" ({_fmt(row['max_abs_err'], '.2g')})"
     return [str(row["#"]), row["workload"], row["params"], _fmt(row["median_ms"], ".4f"), _fmt(row["tflops"], ".2f"),

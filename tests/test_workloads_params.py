@@ -45,6 +45,7 @@ def test_the_study_grids_are_the_issues():
      "decode: GQA group size 16 (num_qo_heads / num_kv_heads) needs use_tensor_cores=true; "
      "the CUDA-core kernel supports 1, 2, 3, 4, 8"),
     ("decode", {"batch": 0}, "parameter batch=0: must be >= 1"),
+    ("decode", {"pdl": "maybe"}, "parameter pdl='maybe': choose one of auto, on, off"),
     ("decode", {"page_size": 1.5}, "parameter page_size=1.5: expected int"),
     ("rope", {"tokens": 1000, "batch": 3}, "rope: tokens=1000 is not divisible by batch=3"),
     ("rope", {"variant": "apply_rope_cos"}, "parameter variant='apply_rope_cos': choose one of apply_rope, "
