@@ -245,10 +245,9 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
     """Run every job of PLAN (a TOML file; default: the study's grids for every workload), parsed and merged."""
     import signal
 
-    from flashsight.orchestrator.estimate import estimate_s
+    from flashsight.orchestrator.estimate import preview
     from flashsight.orchestrator.plan import load_plan
     from flashsight.orchestrator.runner import Sweep, SweepOptions, open_run, parse_gpus
-    from flashsight.orchestrator.state import STATE_FILE, Store
     from flashsight.outputs.sweep_view import SweepView, print_dry_run, summary_line
 
     options = SweepOptions(gpus=parse_gpus(gpus), mode=mode, batch_size=batch_size, min_free_gb=min_free_gb)
@@ -256,18 +255,8 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
         raise click.UsageError("--resume needs --out DIR (the sweep to continue)")
     loaded = load_plan(plan) if (plan is not None or not resume) else None
     if dry_run:
-        if loaded is None:
-            from flashsight.orchestrator.plan import parse_plan
-
-            loaded = parse_plan(Store(out / STATE_FILE).meta("plan") or "", out / "plan.toml")
-        statuses, history = {}, []
-        if out is not None and (out / STATE_FILE).exists():
-            store = Store(out / STATE_FILE)
-            statuses, history = {j["job_id"]: j["status"] for j in store.jobs(False)}, store.durations()
-        run_mode = mode or loaded.mode
-        size = (batch_size or loaded.batch_size) if run_mode == "batched" else 1
-        todo = [j for j in loaded.jobs if statuses.get(j.job_id) not in ("succeeded", "failed", "timed_out")]
-        print_dry_run(loaded.jobs, statuses, estimate_s(todo, run_mode, size, history), run_mode, size, console)
+        loaded, statuses, seconds, run_mode, size = preview(loaded, out, mode, batch_size)
+        print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console)
         return
     out = out or _default_out("sweep", loaded.name)
     store, loaded, sync = open_run(out, loaded, resume=resume, retry_failed=retry_failed)

@@ -48,3 +48,23 @@ def human(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+
+
+def preview(plan, out, mode: str | None, batch_size: int | None):
+    """What --dry-run shows: (plan, status by job id, estimated seconds, mode, configs per process).
+
+    plan: a loaded Plan, or None to read the one stored in `out` (a --resume --dry-run).
+    """
+    from flashsight.orchestrator.plan import stored_plan
+    from flashsight.orchestrator.state import STATE_FILE, Store
+
+    if plan is None:
+        plan = stored_plan(Store(out / STATE_FILE), out)
+    statuses, history = {}, []
+    if out is not None and (out / STATE_FILE).exists():
+        store = Store(out / STATE_FILE)
+        statuses, history = {j["job_id"]: j["status"] for j in store.jobs(False)}, store.durations()
+    run_mode = mode or plan.mode
+    size = (batch_size or plan.batch_size) if run_mode == "batched" else 1
+    todo = [j for j in plan.jobs if statuses.get(j.job_id) not in ("succeeded", "failed", "timed_out")]
+    return plan, statuses, estimate_s(todo, run_mode, size, history), run_mode, size

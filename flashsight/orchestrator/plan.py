@@ -58,6 +58,7 @@ class Plan:
     min_free_gb: float
     jobs: list[JobSpec] = field(default_factory=list)
     source: str = ""  # the plan's TOML text, kept in the run directory so --resume needs no plan file
+    base_dir: str = ""  # the plan file's folder: relative workload files resolve against it, on --resume too
 
 
 def job_id(workload: str, params: dict, tool: str, tool_options: dict) -> str:
@@ -76,7 +77,9 @@ def load_plan(path: Path | None) -> Plan:
     return parse_plan(text, path)
 
 
-def parse_plan(text: str, path: Path) -> Plan:
+def parse_plan(text: str, path: Path, base_dir: Path | None = None) -> Plan:
+    """path names the plan in messages; base_dir (default: path's folder) anchors relative workload files."""
+    base_dir = Path(base_dir) if base_dir else path.parent
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -96,13 +99,14 @@ def parse_plan(text: str, path: Path) -> Plan:
     blocks = doc.get("jobs", [])
     if not isinstance(blocks, list) or not blocks:
         raise ParamError(f"{where}: the plan has no [[jobs]]")
-    plan = Plan(name=name, mode=mode, batch_size=batch_size, min_free_gb=min_free_gb, source=text)
+    plan = Plan(name=name, mode=mode, batch_size=batch_size, min_free_gb=min_free_gb, source=text,
+                base_dir=str(base_dir.resolve()))
     seen: set[str] = set()
     for index, block in enumerate(blocks, 1):
         ctx = f"{where}: [[jobs]] #{index}"
         block = _table(block, ctx)
         _no_unknown(block, JOB_KEYS, ctx)
-        for spec in _expand(defaults | block, ctx, path.parent):
+        for spec in _expand(defaults | block, ctx, base_dir):
             if spec.job_id not in seen:  # the same job named twice runs once
                 seen.add(spec.job_id)
                 plan.jobs.append(JobSpec(**{**spec.__dict__, "seq": len(plan.jobs)}))
@@ -237,3 +241,8 @@ def _number(value: Any, ctx: str, lo: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < lo:
         raise ParamError(f"{ctx}: expected a number >= {lo:g}, got {value!r}")
     return float(value)
+
+
+def stored_plan(store, out: Path) -> Plan:
+    """The plan a run directory was last started with (for --resume without a plan file)."""
+    return parse_plan(store.meta("plan") or "", out / "plan.toml", store.meta("plan_dir") or None)

@@ -71,7 +71,7 @@ def job_dir_of(spec) -> str:
 
 def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool = False) -> tuple[Store, Plan, dict]:
     """Create or reopen the run directory, bring the store in line with the plan, settle interrupted jobs."""
-    from flashsight.orchestrator.plan import load_plan, parse_plan
+    from flashsight.orchestrator.plan import load_plan, stored_plan
 
     out = Path(out)
     db_path = out / STATE_FILE
@@ -84,9 +84,10 @@ def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool =
     if plan is None:
         if resume:
             store = Store(db_path)
-            source = store.meta("plan")
-            store.close()
-            plan = parse_plan(source, out / "plan.toml")
+            try:
+                plan = stored_plan(store, out)
+            finally:
+                store.close()
         else:
             plan = load_plan(None)
     out.mkdir(parents=True, exist_ok=True)

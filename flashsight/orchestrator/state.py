@@ -103,7 +103,8 @@ class Store:
                     (spec.job_id, spec.seq, spec.workload, spec.tool, json.dumps(spec.params), json.dumps(spec.ncu),
                      spec.group_key(), spec.timeout_s, spec.retries, job_dir_of(spec)),
                 )
-            for key, value in (("name", plan.name), ("plan", plan.source), ("updated_at", now_iso())):
+            for key, value in (("name", plan.name), ("plan", plan.source), ("plan_dir", plan.base_dir),
+                               ("updated_at", now_iso())):
                 db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
         reused = sum(1 for s in plan.jobs if known.get(s.job_id) in FINAL)
         return {"jobs": len(plan.jobs), "new": sum(1 for s in plan.jobs if s.job_id not in known), "done": reused}
