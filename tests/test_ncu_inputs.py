@@ -134,3 +134,20 @@ def test_dram_bytes_fall_back_to_rate_times_duration():
     assert ((estimate - exact).abs() / exact <= allowed).all()
     assert set(raw.merge(ncu_tables("ncsv_raw.csv")["ncu_catalog"], on="kernel_id").query(
         "column == 'dram_bytes'")["metric"]) == {"dram__bytes_read.sum + dram__bytes_write.sum"}
+
+
+def test_a_crash_of_the_ncu_report_module_is_a_one_line_error(tmp_path, monkeypatch):
+    """Reports are read in a child process: a segfaulting ncu_report (2025.3.1 did) cannot take the caller down."""
+    import sys
+
+    from flashsight.parsers.ncu_report import IN_PROCESS_ENV, read_ncu_report_isolated
+
+    crashing_python = tmp_path / "python"
+    crashing_python.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    crashing_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(crashing_python))
+    monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
+    report = tmp_path / "x.ncu-rep"
+    report.write_bytes(b"NVR\x00")
+    with pytest.raises(InputError, match=r"x\.ncu-rep: the ncu_report module failed reading it \(signal 11"):
+        read_ncu_report_isolated(report)

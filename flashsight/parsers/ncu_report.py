@@ -8,6 +8,11 @@ metrics (ncu printed nothing for a .ncu-rep; the CSV readers keep the printed te
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import struct
@@ -34,7 +39,7 @@ def read_ncu(path: Path) -> dict[str, pd.DataFrame]:
         head = f.read(4)
     if head == NCU_REP_MAGIC:
         check_not_truncated(path)
-        return read_ncu_report(path)
+        return read_ncu_report_isolated(path)
     if path.suffix.lower() == ".ncu-rep":
         raise InputError(f"{path}: not an Nsight Compute report (no NVR header)")
     return read_ncu_csv(path)
@@ -123,6 +128,51 @@ def _load(path: Path):
         return ncu_report, ncu_report.load_report(str(path))
     except Exception as exc:  # the module raises plain RuntimeError/FileNotFoundError with its own text
         raise InputError(f"{path}: ncu_report could not load it ({str(exc).splitlines()[0] if str(exc) else exc})")
+
+
+IN_PROCESS_ENV = "FLASHSIGHT_NCU_IN_PROCESS"  # "1": read reports in this process (faster; for one report only)
+
+
+def read_ncu_report_isolated(path: Path) -> dict[str, pd.DataFrame]:
+    """read_ncu_report in a fresh child process (`python -m flashsight.parsers.ncu_report`), one per report.
+
+    Two reasons, both seen on real reports: ncu_report keeps the unit of some derived__/sass__ metrics from the
+    first report a process loaded (a later report of another section set gets the wrong unit), and an
+    ncu_report crash (2025.3.1 segfaulted on H100 reports) must not take the orchestrator down with it.
+    A plain subprocess, not multiprocessing: it never re-imports the caller's __main__.
+    """
+    if os.environ.get(IN_PROCESS_ENV) == "1":
+        return read_ncu_report(path)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, IN_PROCESS_ENV: "1",
+           "PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
+    with tempfile.TemporaryDirectory(prefix="flashsight-ncu-") as tmp:
+        out = Path(tmp) / "tables.pickle"
+        done = subprocess.run([sys.executable, "-m", "flashsight.parsers.ncu_report", str(path), str(out)],
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if done.returncode == 0 and out.is_file():
+            with open(out, "rb") as f:
+                outcome = pickle.load(f)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+    how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit code {done.returncode}"
+    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    raise InputError(f"{path}: the ncu_report module failed reading it ({how}: {last}); "
+                     f"`flashsight env` shows the ncu-report version in use")
+
+
+def _child_main(argv: list[str]) -> int:
+    """Read one report and pickle its tables (or the FlashsightError it raised) to argv[1]."""
+    from flashsight.errors import FlashsightError
+
+    try:
+        outcome = read_ncu_report(Path(argv[0]))
+    except FlashsightError as exc:
+        outcome = exc
+    with open(argv[1], "wb") as f:
+        pickle.dump(outcome, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return 0
 
 
 def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
@@ -277,3 +327,7 @@ def _source_rows(action, kernel_id: int, name: str, metric_names: list[str], man
     for column in sorted(c for c in columns if c.startswith("stall_")):
         out[column] = [columns[column].get(pc, 0.0) for pc in ordered]
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))
