@@ -169,17 +169,19 @@ def probe() -> dict:
 
 
 def probe_isolated(timeout_s: float = 180) -> dict:
-    """probe() in a child process, for processes that parse reports afterwards.
+    """probe() in a child process, for the orchestrating processes (profile, sweep).
 
-    Importing torch (and initialising CUDA) in a process that later loads NVIDIA's ncu_report module crashed
-    that process on the H100 machine (SIGSEGV); the orchestrating process therefore never imports torch itself.
+    probe() imports torch and creates a CUDA context: seconds of start-up and GPU memory held on device 0 for
+    as long as the orchestrator lives, while its workers profile. A child pays that once and exits.
     """
     import json
     import subprocess
 
+    from flashsight.orchestrator.procs import flashsight_env
+
     try:
         done = subprocess.run([sys.executable, "-m", "flashsight", "env", "--json"], capture_output=True,
-                              text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+                              text=True, timeout=timeout_s, stdin=subprocess.DEVNULL, env=flashsight_env())
         if done.returncode == 0:
             return json.loads(done.stdout)
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -190,8 +192,8 @@ def probe_isolated(timeout_s: float = 180) -> dict:
             "flashinfer": probe_flashinfer(), "tools": probe_tools()}
 
 
-def write_env_json(out_dir: Path) -> Path:
-    """The environment record every run directory carries (env.json), probed without importing torch here."""
+def write_env_json(out_dir: Path, name: str = "env.json") -> Path:
+    """The environment record every run directory carries, probed without importing torch here."""
     from flashsight.outputs.writers import write_json
 
-    return write_json(probe_isolated(), Path(out_dir) / "env.json")
+    return write_json(probe_isolated(), Path(out_dir) / name)

@@ -167,7 +167,7 @@ def _read_tables(batch_dir: Path, tables: dict[str, int]) -> dict[str, pd.DataFr
 
 def split_tables(tables: dict[str, pd.DataFrame], ranges: dict[str, str]) -> dict[str, dict[str, pd.DataFrame]]:
     """{job_id: {table: rows of that job's measured range}}; rows in no measured range belong to no job."""
-    owner_of_kernel: dict[str, dict] = {}
+    kernel_owner: dict | None = None  # kernel_id -> job, from the first table that carries both
     by_range = {name: job for job, name in ranges.items()}
     per_job: dict[str, dict[str, pd.DataFrame]] = {job: {} for job in ranges}
 
@@ -178,8 +178,8 @@ def split_tables(tables: dict[str, pd.DataFrame], ranges: dict[str, str]) -> dic
             return df["nvtx_range"].map(lambda p: _owner_in_path(p, by_range))
         if "nvtx_path" in df.columns:
             return df["nvtx_path"].map(lambda p: _owner_in_path(p, by_range))
-        if "kernel_id" in df.columns and "kernel_id" in owner_of_kernel:
-            return df["kernel_id"].map(owner_of_kernel["kernel_id"])
+        if "kernel_id" in df.columns and kernel_owner is not None:
+            return df["kernel_id"].map(kernel_owner)
         return None
 
     # Tables that carry the range themselves first, so kernel-keyed tables can follow their kernels.
@@ -189,8 +189,8 @@ def split_tables(tables: dict[str, pd.DataFrame], ranges: dict[str, str]) -> dic
         owner = owners(df, name)
         if owner is None:
             continue
-        if "kernel_id" in df.columns and "kernel_id" not in owner_of_kernel and "nvtx_range" in df.columns:
-            owner_of_kernel["kernel_id"] = dict(zip(df["kernel_id"], owner))
+        if "kernel_id" in df.columns and kernel_owner is None and "nvtx_range" in df.columns:
+            kernel_owner = dict(zip(df["kernel_id"], owner))
         for job, rows in df.groupby(owner, sort=False):
             per_job[job][name] = rows.reset_index(drop=True)
     for job in per_job:  # a table present in the capture but empty for this job is still a table of the job

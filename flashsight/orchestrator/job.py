@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,14 +46,8 @@ class JobOutcome:
 
 
 def _child_env(target: Target, job_dir: Path, tool: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env[PARAMS_ENV] = json.dumps(target.params)
-    env[JOB_DIR_ENV] = str(job_dir)
-    env[PROFILER_ENV] = "" if tool == "none" else tool
-    # The workload must import this flashsight even when it is run from a checkout, not an install.
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    return procs.flashsight_env(**{PARAMS_ENV: json.dumps(target.params), JOB_DIR_ENV: str(job_dir),
+                                   PROFILER_ENV: "" if tool == "none" else tool})
 
 
 def _profiled_argv(target: Target, job_dir: Path, tool: str, ncu: NcuOptions) -> list[str]:

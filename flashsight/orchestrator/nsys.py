@@ -153,26 +153,11 @@ def end_pids(pids: set[int], grace_s: float = 3.0) -> None:
                 pass
         deadline = time.monotonic() + wait
         while alive and time.monotonic() < deadline:
-            alive = {p for p in alive if _exists(p)}
+            alive = {p for p in alive if procs.pid_alive(p)}
             time.sleep(0.05)
         pids = alive
         if not pids:
             return
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie we cannot reap still "exists"; treat it as gone (it holds nothing).
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 @contextmanager

@@ -21,6 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_FLASHSIGHT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def flashsight_env(base: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """An environment for a child that runs flashsight's own modules (`python -m flashsight...`): this
+    flashsight first on PYTHONPATH, so it imports even when run from a checkout rather than an install."""
+    env = dict(os.environ if base is None else base, **extra)
+    env["PYTHONPATH"] = _FLASHSIGHT_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
 _LIBC = None
 
 
@@ -88,16 +97,31 @@ def group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+        fields = _stat_fields(entry.name) if entry.name.isdigit() else None
+        if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
             return True
     return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether pid runs (a zombie we cannot reap counts as gone: it holds nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    fields = _stat_fields(str(pid))
+    return bool(fields) and fields[0] != "Z"
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: state, ppid, pgrp, ... (None when the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def kill_group(pgid: int, grace_s: float = 5.0, leader: subprocess.Popen | None = None) -> None:

@@ -106,12 +106,10 @@ def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool =
 
 def _write_env(out: Path) -> None:
     """env.json as every run directory has it; a resume (maybe on another machine) adds env.resume-<time>.json."""
-    from flashsight.environment import probe_isolated, write_env_json
+    from flashsight.environment import write_env_json
 
-    if not (out / "env.json").exists():
-        write_env_json(out)
-    else:
-        write_json(probe_isolated(), out / f"env.resume-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    resumed = (out / "env.json").exists()
+    write_env_json(out, f"env.resume-{time.strftime('%Y%m%d-%H%M%S')}.json" if resumed else "env.json")
 
 
 def recover(store: Store, run_dir: Path) -> tuple[int, int]:

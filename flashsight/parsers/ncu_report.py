@@ -143,9 +143,9 @@ def read_ncu_report_isolated(path: Path) -> dict[str, pd.DataFrame]:
     """
     if os.environ.get(IN_PROCESS_ENV) == "1":
         return read_ncu_report(path)
-    root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, IN_PROCESS_ENV: "1",
-           "PYTHONPATH": root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
+    from flashsight.orchestrator.procs import flashsight_env
+
+    env = flashsight_env(**{IN_PROCESS_ENV: "1"})
     with tempfile.TemporaryDirectory(prefix="flashsight-ncu-") as tmp:
         out = Path(tmp) / "tables.pickle"
         done = subprocess.run([sys.executable, "-m", "flashsight.parsers.ncu_report", str(path), str(out)],

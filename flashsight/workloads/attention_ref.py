@@ -94,7 +94,6 @@ def reference_attention(q, k, v, *, causal: bool, sm_scale: float):
     with the last key (FlashInfer's convention); the workloads only use it with qo_len == kv_len, where that
     is torch's top-left mask too.
     """
-    import torch
     import torch.nn.functional as F
 
     group = q.shape[1] // k.shape[1]

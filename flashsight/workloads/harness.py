@@ -113,7 +113,7 @@ def ncu_nvtx_filter(workload: str, cfg: dict) -> str:
 # ---------------------------------------------------------------------------------------------- timing
 
 
-def _cuda_timer():
+def _cuda():
     """torch.cuda, after making sure a device is there to time on."""
     import torch
 
@@ -126,7 +126,7 @@ def measure(case: Case, *, warmup: int, iters: int, name: str) -> list[float]:
     """Warm up outside the range, then time `iters` steps inside the measured NVTX range. Returns ms per step."""
     import nvtx
 
-    cuda = _cuda_timer()
+    cuda = _cuda()
     for _ in range(warmup):
         case.step()
     cuda.synchronize()
@@ -234,7 +234,7 @@ def _check_fits(workload: Workload, cfg: dict) -> None:
     need = workload.footprint_bytes(cfg)
     if need is None:
         return
-    free, _total = _cuda_timer().mem_get_info()
+    free, _total = _cuda().mem_get_info()
     if need > free:
         raise ParamError(f"{workload.name}: this config needs about {need / 2**30:.1f} GiB of GPU memory, "
                          f"{free / 2**30:.1f} GiB are free (reduce the batch or lengths)")

@@ -13,7 +13,6 @@ afterwards unless keep_caches=true.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import statistics
@@ -103,9 +102,7 @@ def _probe(family: str, base: Path, log: Path, cfg: dict) -> dict:
     base.mkdir(parents=True, exist_ok=True)
     out = log.with_suffix(".json")
     out.unlink(missing_ok=True)
-    root = str(Path(__file__).resolve().parents[2])  # this flashsight, importable from a checkout too
-    env = dict(os.environ, FLASHINFER_WORKSPACE_BASE=str(base))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = procs.flashsight_env(FLASHINFER_WORKSPACE_BASE=str(base))
     argv = [sys.executable, "-m", "flashsight.workloads.jit_probe", family, str(out), str(cfg["repeats"])]
     done = procs.run_logged(argv, log, timeout_s=cfg["timeout_s"], env=env)
     if not done.ok or not out.exists():
