@@ -84,7 +84,7 @@ def timed_child(argv: list[str], log: Path) -> tuple[float, float, int]:
 
 def flashsight_child(sqlite: Path, out_dir: Path) -> None:
     """What the flashsight side runs in its own process: parse, summarise, write the two summaries."""
-    from flashsight.parsers import nsys_stats
+    from flashsight.analysis import nsys_summaries as nsys_stats
     from flashsight.parsers.nsys_sqlite import read_nsys
 
     t0 = time.perf_counter()
@@ -129,7 +129,7 @@ def main() -> None:
         ap.error("--out is required")
 
     from flashsight.orchestrator import nsys as nsys_orch
-    from flashsight.orchestrator import tools
+    from flashsight.profilers import tools
 
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 # Capture devtools/ncu_kernels.py under Nsight Compute and keep what the ncu parser tests compare with:
 #   OUTDIR/full.ncu-rep        --set full --import-source yes, one NVTX include per range
 #   OUTDIR/subset.ncu-rep      SpeedOfLight + WarpStateStats + SourceCounters + MemoryWorkloadAnalysis, with the
-#                              catalog's extra metrics, built by flashsight.orchestrator.ncu (fallback: sections only)
+#                              catalog's extra metrics, built by flashsight.profilers.ncu (fallback: sections only)
 #   OUTDIR/<rep>_raw.csv, <rep>_raw_base.csv, <rep>_details.csv, <rep>_source_decode.csv   ncu's own CSV pages
 #   OUTDIR/bench.txt, bench.json   benchmarks/ncu_parse.py on a >=200-kernel report (the report itself is dropped)
 #   OUTDIR/shapes.json, ncu_version.txt, capture.log;  and OUTDIR.tar.gz of all that (checked to be <= 16 MB)
@@ -32,12 +32,12 @@ timeout 600 "$NCU" --set full --import-source yes --nvtx "${INCLUDES[@]}" --targ
 
 # 2. Section subset through flashsight's own argv builder (checks that ncu accepts the catalog's extra metrics).
 SUBSET=(--section SpeedOfLight --section WarpStateStats --section SourceCounters --section MemoryWorkloadAnalysis)
-subset_cmd=$("$PY" -m flashsight.orchestrator.ncu --ncu "$NCU" --stem "$OUT/subset" "${SUBSET[@]}" \
+subset_cmd=$("$PY" -m flashsight.profilers.ncu --ncu "$NCU" --stem "$OUT/subset" "${SUBSET[@]}" \
   $(printf -- '--nvtx-include %s/ ' "${RANGES[@]}") -- "$PY" devtools/ncu_kernels.py)
 echo "$ $subset_cmd" >>"$LOG"
 if ! eval "timeout 600 $subset_cmd" >>"$LOG" 2>&1 || [ ! -f "$OUT/subset.ncu-rep" ]; then
   echo "subset with extra metrics failed; retrying without them (see capture.log)" | tee -a "$LOG"
-  subset_cmd=$("$PY" -m flashsight.orchestrator.ncu --ncu "$NCU" --no-extra-metrics --stem "$OUT/subset" \
+  subset_cmd=$("$PY" -m flashsight.profilers.ncu --ncu "$NCU" --no-extra-metrics --stem "$OUT/subset" \
     "${SUBSET[@]}" $(printf -- '--nvtx-include %s/ ' "${RANGES[@]}") -- "$PY" devtools/ncu_kernels.py)
   eval "timeout 600 $subset_cmd" >>"$LOG" 2>&1
   echo "subset_without_extra_metrics" > "$OUT/subset_FALLBACK"

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from flashsight.errors import FlashsightError
-from flashsight.outputs.writers import write_json
+from flashsight.host.files import write_json
 from flashsight.workloads import get_workload
 from flashsight.workloads.harness import run_workload
 

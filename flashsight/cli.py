@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -40,11 +39,6 @@ def main() -> None:
 def _params_option(fn):
     return click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
                         help="A workload parameter; repeat for several.")(fn)
-
-
-def _default_out(kind: str, workload: str) -> Path:
-    stem = Path(workload).stem.replace(":", "_").replace(".", "_") or "job"
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{stem}"
 
 
 # --------------------------------------------------------------------------------------------- env
@@ -97,46 +91,18 @@ def run(workload: str, params: tuple[str, ...], out: Path | None, iters: int | N
 
     WORKLOAD is a built-in name, a Python file or package.module:function (see "Your own workloads").
     """
-    from flashsight.environment import probe
-    from flashsight.orchestrator.targets import is_external
+    from flashsight.api import run_workload
     from flashsight.outputs.terminal import print_any_result
-    from flashsight.outputs.writers import write_json
-    from flashsight.workloads import get_workload
-    from flashsight.workloads.harness import run_workload
     from flashsight.workloads.params import parse_assignments
 
-    given = parse_assignments(params)
-    if is_external(workload):
-        result, out = _run_external(workload, given, out)
-    else:
-        target = get_workload(workload)
-        target.resolve(given)  # bad parameters fail before any output directory exists
-        out = out or _default_out("run", workload)
-        result = run_workload(target, given, job_dir=out, warmup=warmup, iters=iters)
-        write_json(probe(), out / "env.json")
+    result, out = run_workload(workload, parse_assignments(params), out, warmup=warmup, iters=iters)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     elif result is not None:
         print_any_result(result, console)
         console.print(f"[dim]result: {out / 'result.json'}[/dim]")
-
-
-def _run_external(workload: str, given: dict, out: Path | None) -> tuple[dict | None, Path]:
-    """A user's workload in its own process (no profiler); its result.json when it wrote one."""
-    from flashsight.environment import write_env_json
-    from flashsight.orchestrator.job import raise_for, run_job
-    from flashsight.orchestrator.targets import resolve_target
-
-    target = resolve_target(workload, given)
-    out = out or _default_out("run", workload)
-    out.mkdir(parents=True, exist_ok=True)
-    write_env_json(out)
-    outcome = run_job(target, "none", out)
-    raise_for(outcome, out)
-    if outcome.result is None:
-        err_console.print(f"[dim]{workload} finished in {outcome.duration_s:.1f} s and wrote no result.json "
-                          f"(log: {out / 'job.log'})[/dim]")
-    return outcome.result, out
+    else:
+        err_console.print(f"[dim]{workload} finished and wrote no result.json (log: {out / 'job.log'})[/dim]")
 
 
 # --------------------------------------------------------------------------------------------- profile
@@ -158,20 +124,15 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
             ncu_set: str | None, ncu_sections: tuple[str, ...], ncu_metrics: tuple[str, ...],
             nvtx_includes: tuple[str, ...]) -> None:
     """Run one WORKLOAD config under nsys or ncu, keep the artifacts and parse them into tables."""
-    from flashsight.environment import write_env_json
-    from flashsight.orchestrator.job import NcuOptions, raise_for, run_job
-    from flashsight.orchestrator.targets import resolve_target
+    from flashsight.api import profile as profile_one
     from flashsight.outputs.terminal import print_job
+    from flashsight.profilers import ToolOptions
     from flashsight.workloads.params import parse_assignments
 
-    target = resolve_target(workload, parse_assignments(params), nvtx_includes)
-    out = out or _default_out(tool, workload)
-    out.mkdir(parents=True, exist_ok=True)
-    write_env_json(out)
-    ncu = NcuOptions(set=ncu_set, sections=ncu_sections, metrics=ncu_metrics)
-    with console.status(f"{tool}: {target.measured_range or workload}"):
-        outcome = run_job(target, tool, out, timeout_s=timeout_s, ncu=ncu)
-    raise_for(outcome, out)
+    options = ToolOptions(set=ncu_set, sections=ncu_sections, metrics=ncu_metrics)
+    with console.status(f"{tool}: {workload}"):
+        outcome, out = profile_one(workload, parse_assignments(params), tool, out, timeout_s=timeout_s,
+                                   options=options, nvtx_includes=nvtx_includes)
     print_job(outcome, out, console)
 
 
@@ -185,10 +146,10 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
               default=("parquet",), show_default=True, help="Table file format; repeat for several.")
 def parse(inputs: tuple[Path, ...], out: Path, formats: tuple[str, ...]) -> None:
     """Turn .sqlite / .nsys-rep / .qdstrm / .ncu-rep / ncu CSV files into the canonical tables."""
-    from flashsight.outputs.writers import write_tables
-    from flashsight.parsers import read_inputs
+    from flashsight.host.files import write_tables
+    from flashsight.profilers import read_captures
 
-    tables, failures = read_inputs(list(inputs))
+    tables, failures = read_captures(list(inputs))
     written = write_tables(tables, out, formats) if tables else []
     for name, df in tables.items():
         console.print(f"{name:<14} {len(df):>9,} rows")
@@ -212,15 +173,16 @@ def stalls(target: Path, kernel_regex: str | None, top: int) -> None:
     """Warp-stall report per kernel: RUN_DIR (parsed tables or *.ncu-rep in it) or a .ncu-rep / ncu CSV FILE."""
     import re
 
+    from flashsight.api import stall_tables
     from flashsight.errors import ParamError
-    from flashsight.outputs.stalls_report import load_stall_tables, render_stalls
+    from flashsight.outputs.stalls_report import render_stalls
 
     if kernel_regex:
         try:
             re.compile(kernel_regex)
         except re.error as exc:
             raise ParamError(f"--kernel {kernel_regex!r}: not a regular expression ({exc})") from None
-    for label, tables in load_stall_tables(target):
+    for label, tables in stall_tables(target):
         console.rule(f"[bold]{label}[/]")
         render_stalls(tables, console, kernel_regex=kernel_regex, top=top)
 
@@ -243,38 +205,23 @@ def stalls(target: Path, kernel_regex: str | None, top: int) -> None:
 def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus: str | None, mode: str | None,
           batch_size: int | None, min_free_gb: float | None, retry_failed: bool) -> None:
     """Run every job of PLAN (a TOML file; default: the study's grids for every workload), parsed and merged."""
-    import signal
-
-    from flashsight.orchestrator.estimate import preview
-    from flashsight.orchestrator.plan import load_plan
-    from flashsight.orchestrator.runner import Sweep, SweepOptions, open_run, parse_gpus
+    from flashsight.api import open_sweep, preview_sweep
     from flashsight.outputs.sweep_view import SweepView, print_dry_run, summary_line
 
-    options = SweepOptions(gpus=parse_gpus(gpus), mode=mode, batch_size=batch_size, min_free_gb=min_free_gb)
     if resume and out is None:
         raise click.UsageError("--resume needs --out DIR (the sweep to continue)")
-    loaded = load_plan(plan) if (plan is not None or not resume) else None
     if dry_run:
-        loaded, statuses, seconds, run_mode, size = preview(loaded, out, mode, batch_size)
+        loaded, statuses, seconds, run_mode, size = preview_sweep(plan, out, resume=resume, mode=mode,
+                                                                  batch_size=batch_size)
         print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console)
         return
-    out = out or _default_out("sweep", loaded.name)
-    store, loaded, sync = open_run(out, loaded, resume=resume, retry_failed=retry_failed)
-    view = SweepView(console, store.counts, len(loaded.jobs), f"sweep {loaded.name}")
+    session = open_sweep(plan, out, resume=resume, retry_failed=retry_failed, gpus=gpus, mode=mode,
+                         batch_size=batch_size, min_free_gb=min_free_gb)
+    view = SweepView(console, session.store.counts, len(session.plan.jobs), f"sweep {session.plan.name}")
     if resume:
-        console.print(f"[dim]resuming {out}: {sync['done']} of {sync['jobs']} jobs already finished, "
+        sync = session.sync
+        console.print(f"[dim]resuming {session.out}: {sync['done']} of {sync['jobs']} jobs already finished, "
                       f"{sync['new']} new, {sync['recovered']} adopted, {sync['requeued']} to run again[/dim]")
-    runner = Sweep(out, loaded, options, on_event=view.on_event)
-
-    def _stop(signum, frame):  # SIGTERM (a scheduler, `timeout`) ends the sweep as cleanly as Ctrl-C
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        summary = runner.run(view.wait)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        store.close()
-    line = summary_line(loaded.name, summary, out)
-    click.echo(line)  # one line, never wrapped: scripts grep it
+    summary = session.run(view.wait, on_event=view.on_event)
+    click.echo(summary_line(session.plan.name, summary, session.out))  # one line, never wrapped: scripts grep it
     sys.exit(summary.exit_code)

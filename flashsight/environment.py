@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 import platform
 import sys
 from pathlib import Path
 
 from flashsight import __version__
-from flashsight.orchestrator import tools
+from flashsight.host.jit_cache import flashinfer_cache_dir, jit_cache_summary
+from flashsight.profilers import tools
 
 
 def _version_of(dist: str) -> str | None:
@@ -110,33 +110,6 @@ def probe_torch() -> dict:
     }
 
 
-def flashinfer_cache_dir() -> Path:
-    """Where FlashInfer's JIT keeps compiled modules ($FLASHINFER_WORKSPACE_BASE or ~ , then .cache/flashinfer)."""
-    base = os.environ.get("FLASHINFER_WORKSPACE_BASE") or str(Path.home())
-    return Path(base) / ".cache" / "flashinfer"
-
-
-def jit_cache_summary(root: Path) -> dict:
-    """Size and compiled-module count of a FlashInfer JIT cache, per version/arch folder."""
-    if not root.is_dir():
-        return {"path": str(root), "exists": False, "size_bytes": 0, "modules": 0, "folders": {}}
-    folders: dict[str, dict] = {}
-    total_size = total_modules = 0
-    for path in root.rglob("*"):
-        if not path.is_file():
-            continue
-        size = path.stat().st_size
-        total_size += size
-        key = "/".join(path.relative_to(root).parts[:2])
-        entry = folders.setdefault(key, {"size_bytes": 0, "modules": 0})
-        entry["size_bytes"] += size
-        if path.suffix == ".so":
-            entry["modules"] += 1
-            total_modules += 1
-    return {"path": str(root), "exists": True, "size_bytes": total_size, "modules": total_modules,
-            "folders": folders}
-
-
 def probe_flashinfer() -> dict:
     version = _version_of("flashinfer-python") or _version_of("flashinfer")
     return {"installed": version is not None, "version": version,
@@ -177,7 +150,7 @@ def probe_isolated(timeout_s: float = 180) -> dict:
     import json
     import subprocess
 
-    from flashsight.orchestrator.procs import flashsight_env
+    from flashsight.host.procs import flashsight_env
 
     try:
         done = subprocess.run([sys.executable, "-m", "flashsight", "env", "--json"], capture_output=True,
@@ -194,6 +167,6 @@ def probe_isolated(timeout_s: float = 180) -> dict:
 
 def write_env_json(out_dir: Path, name: str = "env.json") -> Path:
     """The environment record every run directory carries, probed without importing torch here."""
-    from flashsight.outputs.writers import write_json
+    from flashsight.host.files import write_json
 
     return write_json(probe_isolated(), Path(out_dir) / name)

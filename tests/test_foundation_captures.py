@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from flashsight.cli import main
-from flashsight.parsers import nsys_stats, read_input
+from flashsight.analysis import nsys_summaries as nsys_stats
+from flashsight.parsers import read_input
 from flashsight.workloads import get_workload
-from flashsight.workloads.harness import range_name
+from flashsight.schema.contract import range_name
 
 DATA = Path(__file__).parent / "data" / "foundation"
 MEASURED = range_name("rmsnorm", get_workload("rmsnorm").resolve({"batch": 128, "hidden": 4096}))

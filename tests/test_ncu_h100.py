@@ -2,7 +2,7 @@
 
 tests/data/ncu/h100: devtools/ncu_kernels.py (FlashInfer prefill, batch decode, rmsnorm, fused_add_rmsnorm, rope,
 and a torch bf16 2048³ matmul → cuBLAS nvjet) under `--set full` (full.*) and under SpeedOfLight + WarpStateStats +
-SourceCounters + MemoryWorkloadAnalysis with the catalog's extra metrics, built by flashsight.orchestrator.ncu
+SourceCounters + MemoryWorkloadAnalysis with the catalog's extra metrics, built by flashsight.profilers.ncu
 (subset.*), each exported by ncu as raw (scaled and base units), details and source (decode kernel) pages.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flashsight.parsers.metric_catalog import EXTRA_METRICS_SM90
+from flashsight.schema.metric_catalog import EXTRA_METRICS_SM90
 from tests.ncu_data import DATA, assert_report_equals_raw_csv, ncu_tables, printed_decimals
 
 H100 = DATA / "h100"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from flashsight.errors import InputError
-from flashsight.orchestrator.ncu import LEAN_SECTIONS, ncu_profile_argv
-from flashsight.parsers import metric_catalog
+from flashsight.profilers.ncu import LEAN_SECTIONS, ncu_profile_argv
+from flashsight.schema import metric_catalog
 from flashsight.parsers.ncu_report import read_ncu
 from tests.ncu_data import ncu_file, ncu_tables
 

@@ -11,7 +11,9 @@ from rich.console import Console
 
 from flashsight.cli import main
 from flashsight.outputs.stalls_report import render_stalls
-from flashsight.parsers.warp_stalls import REASONS, canonical_reason, stall_metric, top_source_lines
+from flashsight.analysis.stalls import top_source_lines
+from flashsight.parsers.warp_stalls import stall_metric
+from flashsight.schema.stalls import REASONS, canonical_reason
 from tests.ncu_data import ncu_file, ncu_tables
 
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from flashsight.orchestrator.nsys import agent_pids, ending_new_agents
+from flashsight.profilers.nsys import agent_pids, ending_new_agents
 
 
 def _fake_agent(job_dir: str) -> subprocess.Popen:

@@ -9,9 +9,10 @@ import sqlite3
 import pytest
 
 from flashsight.errors import FlashsightError, InputError
-from flashsight.outputs.writers import write_tables
+from flashsight.host.files import write_tables
 from flashsight.parsers import read_inputs
 from flashsight.parsers.nsys_sqlite import read_nsys
+from flashsight.profilers import read_capture
 from tests.nsys_report_compare import DATA
 
 FI = DATA / "h100_fi" / "fi.sqlite"
@@ -56,7 +57,7 @@ def test_parse_keeps_the_good_inputs_and_reports_the_bad(tmp_path):
 
 def test_missing_capture_of_a_report_stem(tmp_path):
     with pytest.raises(FlashsightError, match="no such file"):
-        read_nsys(tmp_path / "nothing.nsys-rep")
+        read_capture(tmp_path / "nothing.nsys-rep")
 
 
 def test_profiled_environment_never_reaches_the_outputs(tmp_path):

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from flashsight.orchestrator import nsys as nsys_orch
-from flashsight.orchestrator import procs, tools
-from flashsight.parsers import nsys_stats
+from flashsight.profilers import nsys as nsys_orch
+from flashsight.host import procs
+from flashsight.profilers import tools
+from flashsight.analysis import nsys_summaries as nsys_stats
+from flashsight.profilers import read_capture
 from flashsight.parsers.nsys_sqlite import read_nsys
 from tests.nsys_report_compare import DATA, assert_same_rows, read_nsys_csv
 
@@ -83,7 +85,7 @@ def nsys_orch_version(sqlite):
     return version_tuple(export.version)
 
 
-def test_read_nsys_accepts_the_report_and_the_qdstrm(capture, tmp_path):
+def test_read_capture_accepts_the_report_and_the_qdstrm(capture, tmp_path):
     """A .qdstrm alone goes through the importer; a .nsys-rep alone through nsys export."""
     names = {"outer", "inner", "se_same", "se_cross", "phase", "helper_work"}
     only_qdstrm = tmp_path / "q"
@@ -92,13 +94,13 @@ def test_read_nsys_accepts_the_report_and_the_qdstrm(capture, tmp_path):
     if not qdstrm.is_file():
         pytest.skip("this nsys imported its own .qdstrm")
     shutil.copy(qdstrm, only_qdstrm / "cpu.qdstrm")
-    tables = read_nsys(only_qdstrm / "cpu.qdstrm")
+    tables = read_capture(only_qdstrm / "cpu.qdstrm")
     assert set(tables["nvtx_ranges"]["name"].astype(str)) == names
     assert (only_qdstrm / "cpu.nsys-rep").is_file() and (only_qdstrm / "cpu.sqlite").is_file()
     only_rep = tmp_path / "r"
     only_rep.mkdir()
     shutil.copy(only_qdstrm / "cpu.nsys-rep", only_rep / "cpu.nsys-rep")
-    assert set(read_nsys(only_rep / "cpu.nsys-rep")["nvtx_ranges"]["name"].astype(str)) == names
+    assert set(read_capture(only_rep / "cpu.nsys-rep")["nvtx_ranges"]["name"].astype(str)) == names
 
 
 def test_no_agent_left_behind(capture):

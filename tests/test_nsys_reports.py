@@ -13,7 +13,7 @@ import functools
 import pandas as pd
 import pytest
 
-from flashsight.parsers import nsys_stats
+from flashsight.analysis import nsys_summaries as nsys_stats
 from flashsight.parsers.nsys_sqlite import read_nsys
 from tests.nsys_report_compare import DATA, assert_same_rows, read_nsys_csv
 

@@ -2,7 +2,7 @@ import pytest
 
 from flashsight.errors import ParamError
 from flashsight.workloads import get_workload
-from flashsight.workloads.harness import ncu_nvtx_filter, range_name
+from flashsight.schema.contract import ncu_nvtx_filter, range_name
 from flashsight.workloads.params import Param, parse_assignments
 
 

@@ -2,7 +2,7 @@ import os
 import sys
 import time
 
-from flashsight.orchestrator.procs import run_logged
+from flashsight.host.procs import run_logged
 
 # A parent that starts a grandchild sleeping forever, then sleeps itself: a timeout must end both.
 TREE = """

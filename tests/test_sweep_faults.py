@@ -14,7 +14,7 @@ from flashsight.cli import main
 from tests.sweep_support import (MARK_ENV, done_runs, fault_plan, jobs_table, ledger, marked_processes,
                                  sweep_process, wait_no_marked)
 
-JOB_COLUMNS = ["job_id", "workload", "tool", "status", "attempts", "started_at", "duration_s", "error"]
+JOB_COLUMNS = ["job_id", "config_id", "workload", "tool", "status", "attempts", "started_at", "duration_s", "error"]
 BEHAVIOURS = ["ok", "segv", "hang", "flaky", "exit"]
 
 
@@ -54,7 +54,7 @@ def test_crash_hang_retry_and_exit_are_recorded(tmp_path, mark, mode):
     assert any(line.startswith("✗ fault.py none ") and "behaviour=segv" in line and segv_id in line
                for line in result.output.splitlines())  # one line per job: tool, params, job id
     table = jobs_table(tmp_path / "run")
-    assert list(table.columns[:3]) == JOB_COLUMNS[:3]
+    assert list(table.columns[:4]) == JOB_COLUMNS[:4]
     assert set(JOB_COLUMNS) <= set(table.columns) and {"behaviour", "work_s", "ledger", "state"} <= set(table.columns)
     jobs = by_behaviour(tmp_path / "run")
     assert jobs.status.to_dict() == {"ok": "succeeded", "segv": "failed", "hang": "timed_out", "flaky": "succeeded",

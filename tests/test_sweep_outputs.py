@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flashsight.orchestrator.batched import split_tables
+from flashsight.analysis.measured import split_tables
 from flashsight.orchestrator.merge import write_jobs_table, write_merged_tables
-from flashsight.outputs.writers import write_tables
+from flashsight.host.files import write_tables
 from flashsight.parsers import read_input
 from tests.ncu_data import ncu_tables
 
@@ -110,7 +110,7 @@ def test_merged_tables_carry_job_workload_and_every_param(tmp_path, nsys_tables)
     write_jobs_table(jobs, tmp_path)
     assert written["gpu_kernels"] == 6 and written["nvtx_ranges"] == 5
     kernels = pd.read_parquet(tmp_path / "gpu_kernels.parquet")
-    assert list(kernels.columns[:3]) == ["job_id", "workload", "tool"]
+    assert list(kernels.columns[:4]) == ["job_id", "config_id", "workload", "tool"]
     assert kernels.groupby("job_id").size().to_dict() == {"job-prefill": 3, "job-rmsnorm": 2, "job-rope": 1}
     assert kernels.loc[kernels.job_id == "job-rope", "tokens"].tolist() == [512]
     assert kernels.loc[kernels.job_id == "job-prefill", "batch"].tolist() == ["1"] * 3  # mixed types -> text
@@ -120,13 +120,14 @@ def test_merged_tables_carry_job_workload_and_every_param(tmp_path, nsys_tables)
     assert set(ranges["param_name"]) == {"p", "r", "n"}
     jobs_df = pd.read_parquet(tmp_path / "jobs.parquet")
     assert jobs_df.status.tolist() == ["succeeded"] * 3 + ["failed"]
-    assert jobs_df.columns[:3].tolist() == ["job_id", "workload", "tool"]
+    assert jobs_df.columns[:4].tolist() == ["job_id", "config_id", "workload", "tool"]
     assert {"batch", "tokens", "name", "status", "attempts", "started_at", "duration_s", "error"} <= set(jobs_df.columns)
     assert str(jobs_df.started_at.dtype).startswith("datetime64")
 
 
 def test_a_job_run_alone_keeps_its_measured_range_and_the_whole_capture_aside(tmp_path, nsys_tables):
-    from flashsight.orchestrator.batched import CAPTURE_DIR, keep_measured_range
+    from flashsight.orchestrator.batched import keep_measured_range
+    from flashsight.schema.layout import CAPTURE_DIR
 
     write_tables(nsys_tables, tmp_path)
     kept = keep_measured_range(tmp_path, {k: len(v) for k, v in nsys_tables.items()}, "j", "rmsnorm")

@@ -4,7 +4,8 @@ import json
 import threading
 
 from flashsight.orchestrator.plan import parse_plan
-from flashsight.orchestrator.runner import OUTCOME_FILE, job_dir_of, recover
+from flashsight.orchestrator.runner import job_dir_of, recover
+from flashsight.schema.layout import OUTCOME_FILE
 from flashsight.orchestrator.state import Store
 from tests.sweep_support import FAULT
 

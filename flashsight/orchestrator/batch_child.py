@@ -19,14 +19,13 @@ import time
 import traceback
 from pathlib import Path
 
-BATCH_ENV = "FLASHSIGHT_BATCH"
-STATUS_FILE = "batch_config.json"  # per job directory: how that config ended inside the batch
-MARK = "[flashsight-batch]"
+from flashsight.schema.contract import BATCH_ENV, BATCH_MARK as MARK
+from flashsight.schema.layout import BATCH_STATUS_FILE as STATUS_FILE
 
 
 def main(argv: list[str]) -> int:
-    from flashsight.outputs.writers import write_json
-    from flashsight.workloads.harness import JOB_DIR_ENV, PARAMS_ENV
+    from flashsight.host.files import write_json
+    from flashsight.schema.contract import JOB_DIR_ENV, PARAMS_ENV
 
     if len(argv) < 2:
         print("usage: python -m flashsight.orchestrator.batch_child PYTHON (-m MODULE | FILE) [ARGS...]",

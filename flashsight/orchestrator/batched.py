@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from flashsight.orchestrator.batch_child import BATCH_ENV, MARK, STATUS_FILE
-from flashsight.orchestrator.job import LOG_FILE, run_job
+from flashsight.analysis.measured import split_tables
+from flashsight.host.files import write_json, write_tables
+from flashsight.orchestrator.job import run_job
 from flashsight.orchestrator.targets import Target
-from flashsight.outputs.writers import write_json, write_tables
-from flashsight.workloads.harness import RESULT_FILE
-
-CAPTURE_DIR = "capture"  # a job run alone: the tables of its whole capture (set-up and warm-up included)
+from flashsight.profilers import Profiler, ToolOptions
+from flashsight.schema.contract import BATCH_ENV, BATCH_MARK as MARK
+from flashsight.schema.layout import BATCH_FILE, BATCH_STATUS_FILE as STATUS_FILE, CAPTURE_DIR, LOG_FILE, RESULT_FILE
 
 
 @dataclass
@@ -52,18 +52,18 @@ def batch_argv(target: Target) -> list[str] | None:
     return None
 
 
-def can_batch(targets: list[Target], tool: str) -> bool:
+def can_batch(targets: list[Target], profiler: Profiler) -> bool:
     """Profiled batches need every config's measured range, distinct, to split the capture."""
     if any(batch_argv(t) is None or t.argv[1:] != targets[0].argv[1:] for t in targets):
         return False
-    if tool == "none":
+    if not profiler.captures:
         return True
     ranges = [t.measured_range for t in targets]
     return None not in ranges and len(set(ranges)) == len(ranges) and all(t.nvtx_includes for t in targets)
 
 
-def run_batch(jobs: list[dict], targets: list[Target], tool: str, batch_dir: Path, run_dir: Path, *,
-              ncu=None, extra_env: dict[str, str], abort) -> list[ConfigOutcome]:
+def run_batch(jobs: list[dict], targets: list[Target], profiler: Profiler, batch_dir: Path, run_dir: Path, *,
+              options: ToolOptions | None = None, extra_env: dict[str, str], abort) -> list[ConfigOutcome]:
     """Run the configs in one process; return one outcome per job (succeeded, or rerun alone)."""
     batch_dir.mkdir(parents=True, exist_ok=True)
     for job in jobs:
@@ -73,25 +73,26 @@ def run_batch(jobs: list[dict], targets: list[Target], tool: str, batch_dir: Pat
             (job_dir / stale).unlink(missing_ok=True)
     configs = [{"job_id": j["job_id"], "params": t.params, "job_dir": str((run_dir / j["job_dir"]).resolve())}
                for j, t in zip(jobs, targets)]
-    write_json(configs, batch_dir / "batch.json")
+    write_json(configs, batch_dir / BATCH_FILE)
     includes = [inc for t in targets for inc in t.nvtx_includes]
     batch_target = Target(workload=targets[0].workload, argv=batch_argv(targets[0]), params={},
                           nvtx_includes=list(dict.fromkeys(includes)), measured_range=None)
     watch = _ConfigDeadlines(jobs, run_dir, abort)
-    env = extra_env | {BATCH_ENV: str((batch_dir / "batch.json").resolve())}
+    env = extra_env | {BATCH_ENV: str((batch_dir / BATCH_FILE).resolve())}
     started = time.monotonic()
-    outcome = run_job(batch_target, tool, batch_dir, timeout_s=None, ncu=ncu, extra_env=env, watch=watch)
+    outcome = run_job(batch_target, profiler.name, batch_dir, timeout_s=None, options=options, extra_env=env,
+                      watch=watch)
     if outcome.status == "interrupted":
         return [ConfigOutcome(j, t, "interrupted", "interrupted") for j, t in zip(jobs, targets)]
     _split_logs(batch_dir / LOG_FILE, jobs, run_dir)
     statuses = [_config_status(run_dir / j["job_dir"]) for j in jobs]
     results = []
-    if outcome.status == "succeeded" and tool != "none":
+    if outcome.status == "succeeded" and profiler.captures:
         per_job = split_tables(_read_tables(batch_dir, outcome.tables),
                                {j["job_id"]: t.measured_range for j, t in zip(jobs, targets)})
     for job, target, status in zip(jobs, targets, statuses):
         done = status is not None and status["rc"] == 0
-        if tool != "none":
+        if profiler.captures:
             done = done and outcome.status == "succeeded"
         if target.measured_range is not None:
             done = done and (run_dir / job["job_dir"] / RESULT_FILE).exists()
@@ -101,10 +102,11 @@ def run_batch(jobs: list[dict], targets: list[Target], tool: str, batch_dir: Pat
             results.append(ConfigOutcome(job, target, "rerun", why))
             continue
         tables = {}
-        if tool != "none":
+        if profiler.captures:
             tables = per_job.get(job["job_id"], {})
-            if tool == "ncu" and len(tables.get("ncu_kernels", ())) == 0:
-                results.append(ConfigOutcome(job, target, "rerun", "ncu profiled no kernel of this config"))
+            problem = profiler.check({name: len(df) for name, df in tables.items()}, batch_dir)
+            if problem:
+                results.append(ConfigOutcome(job, target, "rerun", f"{problem} (in this config's range)"))
                 continue
             write_tables(tables, run_dir / job["job_dir"])
             tables = {name: len(df) for name, df in tables.items()}
@@ -165,42 +167,6 @@ def _read_tables(batch_dir: Path, tables: dict[str, int]) -> dict[str, pd.DataFr
             if (batch_dir / f"{name}.parquet").exists()}
 
 
-def split_tables(tables: dict[str, pd.DataFrame], ranges: dict[str, str]) -> dict[str, dict[str, pd.DataFrame]]:
-    """{job_id: {table: rows of that job's measured range}}; rows in no measured range belong to no job."""
-    kernel_owner: dict | None = None  # kernel_id -> job, from the first table that carries both
-    by_range = {name: job for job, name in ranges.items()}
-    per_job: dict[str, dict[str, pd.DataFrame]] = {job: {} for job in ranges}
-
-    def owners(df: pd.DataFrame, name: str) -> pd.Series | None:
-        if name == "nvtx_ranges" and "name" in df.columns:
-            return df["name"].map(by_range)
-        if "nvtx_range" in df.columns:  # ncu: the innermost domain's ranges, outer/inner
-            return df["nvtx_range"].map(lambda p: _owner_in_path(p, by_range))
-        if "nvtx_path" in df.columns:
-            return df["nvtx_path"].map(lambda p: _owner_in_path(p, by_range))
-        if "kernel_id" in df.columns and kernel_owner is not None:
-            return df["kernel_id"].map(kernel_owner)
-        return None
-
-    # Tables that carry the range themselves first, so kernel-keyed tables can follow their kernels.
-    ordered = sorted(tables, key=lambda n: 0 if {"nvtx_range", "nvtx_path"} & set(tables[n].columns) else 1)
-    for name in ordered:
-        df = tables[name]
-        owner = owners(df, name)
-        if owner is None:
-            continue
-        if "kernel_id" in df.columns and kernel_owner is None and "nvtx_range" in df.columns:
-            kernel_owner = dict(zip(df["kernel_id"], owner))
-        for job, rows in df.groupby(owner, sort=False):
-            per_job[job][name] = rows.reset_index(drop=True)
-    for job in per_job:  # a table present in the capture but empty for this job is still a table of the job
-        for name in ordered:
-            if name in per_job[job] or owners(tables[name], name) is None:
-                continue
-            per_job[job][name] = tables[name].iloc[0:0]
-    return per_job
-
-
 def keep_measured_range(job_dir: Path, tables: dict[str, int], job_id: str, measured_range: str) -> dict[str, int]:
     """A job run alone: its tables keep the measured range's rows, as a batched job's do; the whole capture's
     tables move to <job_dir>/capture/. Returns table -> rows kept."""
@@ -212,13 +178,3 @@ def keep_measured_range(job_dir: Path, tables: dict[str, int], job_id: str, meas
     mine = split_tables(whole, {job_id: measured_range})[job_id]
     write_tables(mine, job_dir)
     return {name: len(df) for name, df in mine.items()}
-
-
-def _owner_in_path(path, by_range: dict[str, str]):
-    if not isinstance(path, str):
-        return None
-    for segment in reversed(path.split("/")):
-        for name in (segment, segment.partition(":")[2]):  # nsys prefixes 'domain:' outside the default domain
-            if name in by_range:
-                return by_range[name]
-    return None

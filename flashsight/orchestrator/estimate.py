@@ -43,20 +43,14 @@ def estimate_s(jobs: list, mode: str, batch_size: int, history: list[tuple[str, 
     return total
 
 
-def human(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
-
-
 def preview(plan, out, mode: str | None, batch_size: int | None):
     """What --dry-run shows: (plan, status by job id, estimated seconds, mode, configs per process).
 
     plan: a loaded Plan, or None to read the one stored in `out` (a --resume --dry-run).
     """
     from flashsight.orchestrator.plan import stored_plan
-    from flashsight.orchestrator.state import STATE_FILE, Store
+    from flashsight.orchestrator.state import Store
+    from flashsight.schema.layout import STATE_FILE
 
     if plan is None:
         plan = stored_plan(Store(out / STATE_FILE), out)

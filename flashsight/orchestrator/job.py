@@ -10,28 +10,18 @@ Layout of a job directory:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from flashsight.errors import FlashsightError, ToolError, WorkloadError
-from flashsight.orchestrator import procs, tools
+from flashsight.errors import FlashsightError, WorkloadError
+from flashsight.host import procs
+from flashsight.host.files import write_json, write_tables
 from flashsight.orchestrator.targets import Target
-from flashsight.outputs.writers import write_json, write_tables
-from flashsight.workloads.harness import JOB_DIR_ENV, PARAMS_ENV, PROFILER_ENV, RESULT_FILE
-
-TOOLS = ("none", "nsys", "ncu")
-LOG_FILE, JOB_FILE, REPORT_STEM = "job.log", "job.json", "profile"
-
-
-@dataclass
-class NcuOptions:
-    set: str | None = None  # ncu --set (e.g. "full"); None: flashsight's lean section list
-    sections: tuple[str, ...] = ()
-    metrics: tuple[str, ...] = ()
-    extra_args: tuple[str, ...] = ()
+from flashsight.profilers import ToolOptions, get_profiler
+from flashsight.schema.contract import JOB_DIR_ENV, PARAMS_ENV, PROFILER_ENV
+from flashsight.schema.layout import JOB_FILE, LOG_FILE, RESULT_FILE
 
 
 @dataclass
@@ -45,91 +35,41 @@ class JobOutcome:
     result: dict | None = None
 
 
-def _child_env(target: Target, job_dir: Path, tool: str) -> dict[str, str]:
+def _child_env(target: Target, job_dir: Path, profiler) -> dict[str, str]:
     return procs.flashsight_env(**{PARAMS_ENV: json.dumps(target.params), JOB_DIR_ENV: str(job_dir),
-                                   PROFILER_ENV: "" if tool == "none" else tool})
-
-
-def _profiled_argv(target: Target, job_dir: Path, tool: str, ncu: NcuOptions) -> list[str]:
-    stem = job_dir / REPORT_STEM
-    if tool == "nsys":
-        from flashsight.orchestrator.nsys import nsys_profile_argv
-
-        return nsys_profile_argv(stem, target.argv)
-    if tool == "ncu":
-        from flashsight.orchestrator.ncu import ncu_profile_argv
-
-        return ncu_profile_argv(stem, target.argv, nvtx_includes=target.nvtx_includes, ncu_set=ncu.set,
-                                sections=ncu.sections, metrics=ncu.metrics) + list(ncu.extra_args)
-    return list(target.argv)
-
-
-def _ending_left_behind_agents(tool: str, job_dir: Path):
-    """nsys can leave its `--start-agent` daemon behind (outside the job's process group): end this job's, by pid."""
-    if tool != "nsys":
-        return contextlib.nullcontext()
-    from flashsight.orchestrator.nsys import ending_new_agents
-
-    return ending_new_agents(env_marker=f"{JOB_DIR_ENV}={job_dir}")
-
-
-def _parse_artifacts(job_dir: Path, tool: str) -> tuple[dict, list[Path]]:
-    if tool == "nsys":
-        from flashsight.orchestrator.nsys import to_sqlite
-        from flashsight.parsers.nsys_sqlite import read_nsys
-
-        sqlite = to_sqlite(_find_one(job_dir, (".nsys-rep", ".qdstrm", ".sqlite")))
-        return read_nsys(sqlite), [sqlite]
-    if tool == "ncu":
-        from flashsight.parsers import read_input
-
-        report = _find_one(job_dir, (".ncu-rep",))
-        return read_input(report), [report]
-    return {}, []
-
-
-def _find_one(job_dir: Path, suffixes: tuple[str, ...]) -> Path:
-    for suffix in suffixes:  # in order of preference: a finished report over a raw stream
-        path = job_dir / f"{REPORT_STEM}{suffix}"
-        if path.exists():
-            return path
-    raise ToolError(f"{job_dir}: the profiler wrote no {' / '.join(suffixes)} file (see {job_dir / LOG_FILE})")
-
-
-def _require_tool(tool: str) -> None:
-    if tool == "nsys":
-        tools.require_nsys()
-    elif tool == "ncu":
-        tools.require_ncu()
-    elif tool != "none":
-        raise FlashsightError(f"unknown tool {tool!r} (choose from {', '.join(TOOLS)})")
+                                   PROFILER_ENV: profiler.name if profiler.captures else ""})
 
 
 def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None = None,
-            ncu: NcuOptions | None = None, extra_env: dict[str, str] | None = None, watch=None) -> JobOutcome:
+            options: ToolOptions | None = None, extra_env: dict[str, str] | None = None, watch=None) -> JobOutcome:
     """Launch, wait (killing the whole tree on timeout), parse. Never raises for a failing workload.
 
     watch: see procs.run_logged (the sweep uses it to stop a job on Ctrl-C and to time out batch configs).
     """
-    _require_tool(tool)
+    profiler = get_profiler(tool)
+    profiler.require()
     job_dir = Path(job_dir).resolve()
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / RESULT_FILE).unlink(missing_ok=True)  # a result left by an earlier attempt is not this one's
-    env = _child_env(target, job_dir, tool) | (extra_env or {})
+    env = _child_env(target, job_dir, profiler) | (extra_env or {})
     started = time.monotonic()
-    with _ending_left_behind_agents(tool, job_dir):
-        done = procs.run_logged(_profiled_argv(target, job_dir, tool, ncu or NcuOptions()), job_dir / LOG_FILE,
-                                timeout_s=timeout_s, env=env, cwd=job_dir, watch=watch, guard=True)
+    argv = profiler.argv(target.argv, job_dir, target.nvtx_includes, options or ToolOptions())
+    with profiler.around_run(job_dir):
+        done = procs.run_logged(argv, job_dir / LOG_FILE, timeout_s=timeout_s, env=env, cwd=job_dir, watch=watch,
+                                guard=True)
     outcome = JobOutcome(tool=tool, status="succeeded", duration_s=0.0)
     if not done.ok:
         outcome.status = "timed_out" if done.timed_out else ("interrupted" if done.stopped else "failed")
         outcome.error = f"{done.describe_failure()}: {_last_error_line(done.log_tail(40))}"
     else:
         try:
-            tables, artifacts = _parse_artifacts(job_dir, tool)
+            tables, artifacts = profiler.read(job_dir)
             write_tables(tables, job_dir)
             outcome.tables = {name: len(df) for name, df in tables.items()}
             outcome.artifacts = [str(p) for p in artifacts]
+            problem = profiler.check(outcome.tables, job_dir)
+            if problem:
+                outcome.status, outcome.error = "failed", problem
         except FlashsightError as exc:
             outcome.status, outcome.error = "failed", str(exc)
     result_path = job_dir / RESULT_FILE
@@ -158,5 +98,5 @@ def _last_error_line(log_tail: str) -> str:
 def raise_for(outcome: JobOutcome, job_dir: Path) -> None:
     """For single-job commands: turn a failed outcome into the one-line error the CLI prints."""
     if outcome.status != "succeeded":
-        what = "workload" if outcome.tool == "none" else f"{outcome.tool} job"
+        what = f"{outcome.tool} job" if get_profiler(outcome.tool).captures else "workload"
         raise WorkloadError(f"{what} {outcome.status}: {outcome.error} (log: {job_dir / LOG_FILE})")

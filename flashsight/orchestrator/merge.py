@@ -1,6 +1,6 @@
 """The sweep's outputs: jobs.parquet (one row per job of the plan) and each canonical table merged over all jobs.
 
-Merged tables carry `job_id`, `workload`, `tool` and every config parameter as columns, so any table can be
+Merged tables carry `job_id`, `config_id`, `workload`, `tool` and every config parameter as columns, so any table can be
 grouped by config. A parameter whose name a table already uses gets a `param_` prefix in that table. Both are
 rebuilt from the per-job files (never appended to), so they are right after any interruption, and written
 atomically.
@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from flashsight.outputs.writers import write_table
+from flashsight.host.files import write_table
+from flashsight.schema.config import config_id
+from flashsight.schema.layout import JOBS_TABLE
 
-JOBS_TABLE = "jobs"
-ID_COLUMNS = ("job_id", "workload", "tool")
+
+
+def _config_id(job: dict) -> str:
+    return job.get("config_id") or config_id(job["workload"], json.loads(job["params"]))
 
 
 def _params_frame(jobs: list[dict]) -> pd.DataFrame:
@@ -33,6 +37,7 @@ def _params_frame(jobs: list[dict]) -> pd.DataFrame:
 def write_jobs_table(jobs: list[dict], run_dir: Path) -> Path:
     base = pd.DataFrame({
         "job_id": [j["job_id"] for j in jobs],
+        "config_id": [_config_id(j) for j in jobs],
         "workload": [j["workload"] for j in jobs],
         "tool": [j["tool"] for j in jobs],
         "status": pd.Series([j["status"] for j in jobs], dtype="string"),
@@ -49,7 +54,7 @@ def write_jobs_table(jobs: list[dict], run_dir: Path) -> Path:
     })
     params = _params_frame(jobs)
     params.columns = [c if c not in base.columns else f"param_{c}" for c in params.columns]
-    frame = pd.concat([base.iloc[:, :3], params, base.iloc[:, 3:]], axis=1)
+    frame = pd.concat([base.iloc[:, :4], params, base.iloc[:, 4:]], axis=1)
     return write_table(frame, run_dir, JOBS_TABLE)
 
 
@@ -64,7 +69,8 @@ def write_merged_tables(jobs: list[dict], run_dir: Path) -> dict[str, int]:
             if table == JOBS_TABLE or not path.exists():
                 continue
             df = pd.read_parquet(path)
-            ids = {"job_id": job["job_id"], "workload": job["workload"], "tool": job["tool"]}
+            ids = {"job_id": job["job_id"], "config_id": _config_id(job), "workload": job["workload"],
+                   "tool": job["tool"]}
             cfg = {(f"param_{k}" if k in df.columns or k in ids else k): v for k, v in json.loads(job["params"]).items()}
             param_columns.setdefault(table, set()).update(cfg)
             front = pd.DataFrame({**ids, **cfg}, index=df.index)

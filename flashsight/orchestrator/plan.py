@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flashsight.errors import FlashsightError, InputError, ParamError
-from flashsight.orchestrator.job import TOOLS
+from flashsight.profilers import TOOLS, get_profiler
 
 DEFAULT_PLAN = Path(__file__).with_name("default_plan.toml")
 MODES = ("batched", "process")
@@ -138,7 +138,7 @@ def _expand(block: dict, ctx: str, plan_dir: Path) -> list[JobSpec]:
         except FlashsightError as exc:
             raise ParamError(f"{ctx}: {exc}") from None
         for tool in dict.fromkeys(tools):
-            options = (ncu | ({"nvtx_include": includes} if includes else {})) if tool == "ncu" else {}
+            options = get_profiler(tool).plan_options(ncu, includes)
             specs.append(JobSpec(job_id(workload, target.params, tool, options), 0, workload, tool,
                                  dict(target.params), options, timeout_s, retries))
     return specs

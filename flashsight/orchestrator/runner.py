@@ -27,15 +27,15 @@ from pathlib import Path
 
 from flashsight.errors import FlashsightError, InputError, ParamError
 from flashsight.orchestrator import batched, merge
-from flashsight.orchestrator.job import LOG_FILE, JobOutcome, NcuOptions, run_job
+from flashsight.host.files import atomic_path, write_json
+from flashsight.host.procs import tail
+from flashsight.orchestrator.job import JobOutcome, run_job
 from flashsight.orchestrator.plan import Plan
+from flashsight.orchestrator.state import Store
 from flashsight.orchestrator.targets import resolve_target
-from flashsight.orchestrator.procs import tail
-from flashsight.orchestrator.state import STATE_FILE, Store
-from flashsight.outputs.writers import atomic_path, write_json
-from flashsight.workloads.harness import RESULT_FILE
-
-OUTCOME_FILE = "outcome.json"
+from flashsight.profilers import ToolOptions, get_profiler
+from flashsight.schema.layout import (BATCHES_DIR, ENV_FILE, JOBS_DIR, LOG_FILE, OUTCOME_FILE, PLAN_FILE,
+                                      RESULT_FILE, STATE_FILE)
 MERGE_EVERY_S = 600  # merged tables are rebuilt at the end and at most this often while the sweep runs
 
 
@@ -63,7 +63,7 @@ class Summary:
 
 def job_dir_of(spec) -> str:
     slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(spec.workload.split(":")[-1]).stem)
-    return f"jobs/{slug[:40]}-{spec.tool}-{spec.job_id}"
+    return f"{JOBS_DIR}/{slug[:40]}-{spec.tool}-{spec.job_id}"
 
 
 # ------------------------------------------------------------------------------------------------ set-up
@@ -95,7 +95,7 @@ def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool =
         stale.unlink(missing_ok=True)
     store = Store(db_path)
     sync = store.sync_plan(plan, job_dir_of)
-    with atomic_path(out / "plan.toml") as tmp:
+    with atomic_path(out / PLAN_FILE) as tmp:
         tmp.write_text(plan.source)
     _write_env(out)
     sync["recovered"], sync["requeued"] = recover(store, out)
@@ -108,8 +108,8 @@ def _write_env(out: Path) -> None:
     """env.json as every run directory has it; a resume (maybe on another machine) adds env.resume-<time>.json."""
     from flashsight.environment import write_env_json
 
-    resumed = (out / "env.json").exists()
-    write_env_json(out, f"env.resume-{time.strftime('%Y%m%d-%H%M%S')}.json" if resumed else "env.json")
+    resumed = (out / ENV_FILE).exists()
+    write_env_json(out, f"env.resume-{time.strftime('%Y%m%d-%H%M%S')}.json" if resumed else ENV_FILE)
 
 
 def recover(store: Store, run_dir: Path) -> tuple[int, int]:
@@ -122,7 +122,7 @@ def recover(store: Store, run_dir: Path) -> tuple[int, int]:
             store.finish(job, outcome["status"], duration_s=outcome["duration_s"], error=outcome.get("error"),
                          log_tail=outcome.get("log_tail"), tables=outcome.get("tables"))
             adopted += 1
-        elif job["tool"] == "none" and (job_dir / RESULT_FILE).exists():
+        elif not get_profiler(job["tool"]).captures and (job_dir / RESULT_FILE).exists():
             # The workload finished (result.json is the last thing it writes); only the bookkeeping was lost.
             _settle(store, job, run_dir, JobOutcome(tool="none", status="succeeded", duration_s=0.0))
             adopted += 1
@@ -227,12 +227,13 @@ class Sweep:
             (job_dir / OUTCOME_FILE).unlink(missing_ok=True)
             self.on_event("started", job, None)
         tool = claimed[0]["tool"]
-        ncu = _ncu_options(claimed[0])
-        if len(claimed) > 1 and batched.can_batch(targets, tool):
+        profiler = get_profiler(tool)
+        options = ToolOptions.from_dict(json.loads(claimed[0]["ncu"]))
+        if len(claimed) > 1 and batched.can_batch(targets, profiler):
             batch_id = uuid.uuid4().hex[:12]
             store.set_batch([j["job_id"] for j in claimed], batch_id)
-            outcomes = batched.run_batch(claimed, targets, tool, self.run_dir / "batches" / batch_id, self.run_dir,
-                                         ncu=ncu, extra_env=env, abort=self.abort)
+            outcomes = batched.run_batch(claimed, targets, profiler, self.run_dir / BATCHES_DIR / batch_id,
+                                         self.run_dir, options=options, extra_env=env, abort=self.abort)
             for done in outcomes:
                 if done.status == "succeeded":
                     outcome = JobOutcome(tool=tool, status="succeeded", duration_s=done.duration_s,
@@ -247,16 +248,19 @@ class Sweep:
             if self.abort.is_set():
                 store.requeue(job, solo=bool(job["solo"]), reason="the sweep was stopped")
                 continue
-            outcome = run_job(target, tool, self.run_dir / job["job_dir"], timeout_s=job["timeout_s"], ncu=ncu,
+            outcome = run_job(target, tool, self.run_dir / job["job_dir"], timeout_s=job["timeout_s"], options=options,
                               extra_env=env, watch=lambda: "interrupted" if self.abort.is_set() else None)
             if outcome.status == "interrupted":
                 store.requeue(job, solo=bool(job["solo"]), reason="the sweep was stopped")
                 self.on_event("interrupted", job, None)
                 continue
-            if outcome.status == "succeeded" and tool != "none" and target.measured_range is not None:
+            if outcome.status == "succeeded" and profiler.captures and target.measured_range is not None:
                 outcome.tables = batched.keep_measured_range(self.run_dir / job["job_dir"], outcome.tables,
                                                              job["job_id"], target.measured_range)
-            self._record(store, job, _check_ncu(outcome, self.run_dir / job["job_dir"]))
+                problem = profiler.check(outcome.tables, self.run_dir / job["job_dir"])
+                if problem:
+                    outcome.status, outcome.error = "failed", problem
+            self._record(store, job, outcome)
 
     def _record(self, store: Store, job: dict, outcome: JobOutcome) -> None:
         status = _settle(store, job, self.run_dir, outcome)
@@ -287,23 +291,6 @@ def _settle(store: Store, job: dict, run_dir: Path, outcome: JobOutcome) -> str:
     write_json(record, job_dir / OUTCOME_FILE)
     return store.finish(job, outcome.status, duration_s=outcome.duration_s, error=outcome.error,
                         log_tail=log_tail, tables=outcome.tables)
-
-
-def _ncu_options(job: dict) -> NcuOptions:
-    ncu = json.loads(job["ncu"])
-    return NcuOptions(set=ncu.get("set"), sections=tuple(ncu.get("sections", ())),
-                      metrics=tuple(ncu.get("metrics", ())))
-
-
-def _check_ncu(outcome: JobOutcome, job_dir: Path) -> JobOutcome:
-    """ncu can exit 0 having profiled nothing (a wrong NVTX filter, a crash it survived): that is a failure."""
-    if outcome.tool != "ncu" or outcome.status != "succeeded" or outcome.tables.get("ncu_kernels", 1) > 0:
-        return outcome
-    lines = [ln.strip() for ln in tail(job_dir / LOG_FILE, 200).splitlines() if "==ERROR==" in ln or
-             "==WARNING==" in ln]
-    outcome.status = "failed"
-    outcome.error = "ncu profiled no kernel" + (f": {lines[-1]}" if lines else "")
-    return outcome
 
 
 def _read_json(path: Path) -> dict | None:

@@ -14,7 +14,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-STATE_FILE = "sweep.db"  # not *.sqlite: that suffix is an nsys export everywhere else
+from flashsight.schema.config import config_id
+from flashsight.schema.layout import STATE_FILE  # noqa: F401  (re-exported for the store's users)
+
 FINAL = ("succeeded", "failed", "timed_out")
 STATUSES = ("pending", "running", *FINAL)
 
@@ -24,6 +26,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL,
     in_plan INTEGER NOT NULL DEFAULT 1,      -- 0: a job of an earlier version of the plan, kept but not run
+    config_id TEXT,                           -- workload + params, without the tool (schema/config.py)
     workload TEXT NOT NULL,
     tool TEXT NOT NULL,
     params TEXT NOT NULL,                     -- JSON object
@@ -69,6 +72,17 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a committed job survives a power cut, not just a crash
         self.db.executescript(_SCHEMA)
+        self._add_config_ids()
+
+    def _add_config_ids(self) -> None:
+        """A store written by flashsight 0.1 has no config_id column: add it and fill it from workload + params."""
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(jobs)")}
+        with self.transaction() as db:
+            if "config_id" not in columns:
+                db.execute("ALTER TABLE jobs ADD COLUMN config_id TEXT")
+            rows = db.execute("SELECT job_id, workload, params FROM jobs WHERE config_id IS NULL").fetchall()
+            db.executemany("UPDATE jobs SET config_id = ? WHERE job_id = ?",
+                           [(config_id(r["workload"], json.loads(r["params"])), r["job_id"]) for r in rows])
 
     def close(self) -> None:
         self.db.close()
@@ -97,10 +111,11 @@ class Store:
             db.execute("UPDATE jobs SET in_plan = 0")
             for spec in plan.jobs:
                 db.execute(
-                    "INSERT INTO jobs (job_id, seq, workload, tool, params, ncu, group_key, timeout_s, retries, "
-                    "job_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
+                    "INSERT INTO jobs (job_id, seq, config_id, workload, tool, params, ncu, group_key, timeout_s, "
+                    "retries, job_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
                     "seq = excluded.seq, in_plan = 1, timeout_s = excluded.timeout_s, retries = excluded.retries",
-                    (spec.job_id, spec.seq, spec.workload, spec.tool, json.dumps(spec.params), json.dumps(spec.ncu),
+                    (spec.job_id, spec.seq, config_id(spec.workload, spec.params), spec.workload, spec.tool,
+                     json.dumps(spec.params), json.dumps(spec.ncu),
                      spec.group_key(), spec.timeout_s, spec.retries, job_dir_of(spec)),
                 )
             for key, value in (("name", plan.name), ("plan", plan.source), ("plan_dir", plan.base_dir),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from flashsight.workloads import BUILTIN, get_workload
 from flashsight.workloads.external import decode_params, is_function_spec, is_python_file, require_file
-from flashsight.workloads.harness import ncu_nvtx_filter, range_name
+from flashsight.schema.contract import ncu_nvtx_filter, range_name
 
 
 @dataclass(frozen=True)

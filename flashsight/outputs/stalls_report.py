@@ -17,36 +17,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from flashsight.errors import InputError
-from flashsight.parsers.warp_stalls import NOT_A_STALL, REASONS, top_source_lines
+from flashsight.analysis.stalls import top_source_lines
+from flashsight.schema.stalls import NOT_A_STALL, REASONS
 
 BAR_WIDTH = 24
-TABLES = ("ncu_kernels", "warp_stalls", "ncu_source")
-
-
-def load_stall_tables(target: Path) -> list[tuple[str, dict[str, pd.DataFrame]]]:
-    """[(label, tables)] for a run folder (parsed Parquet tables, else its *.ncu-rep) or one ncu file."""
-    from flashsight.parsers.ncu_report import read_ncu
-
-    target = Path(target)
-    if not target.exists():
-        raise InputError(f"{target}: no such file or folder")
-    if target.is_file():
-        return [(target.name, read_ncu(target))]
-    parquet = {name: target / f"{name}.parquet" for name in TABLES}
-    if parquet["warp_stalls"].exists() or parquet["ncu_kernels"].exists():
-        tables = {}
-        for name, path in parquet.items():
-            if path.exists():
-                try:
-                    tables[name] = pd.read_parquet(path)
-                except Exception as exc:  # pyarrow raises several types for a damaged file
-                    raise InputError(f"{path}: unreadable Parquet ({str(exc).splitlines()[0]})") from None
-        return [(target.name, tables)]
-    reports = sorted(target.rglob("*.ncu-rep"))
-    if not reports:
-        raise InputError(f"{target}: no ncu tables (ncu_kernels.parquet, warp_stalls.parquet) and no .ncu-rep in it")
-    return [(str(r.relative_to(target)), read_ncu(r)) for r in reports]
 
 
 def render_stalls(tables: dict[str, pd.DataFrame], console: Console, kernel_regex: str | None = None,

@@ -12,10 +12,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from flashsight.orchestrator.estimate import human
 
 _MARKS = {"succeeded": "[green]✓[/green]", "failed": "[red]✗[/red]", "timed_out": "[red]⏱[/red]",
           "retry": "[yellow]↻[/yellow]", "fallback": "[yellow]⇢[/yellow]", "interrupted": "[yellow]■[/yellow]"}
+
+
+def human(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
 
 
 def describe_params(params: dict | str) -> str:

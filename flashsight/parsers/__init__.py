@@ -1,6 +1,6 @@
 """Readers for every input format, behind one entry point: `read_input(path) -> {table name: DataFrame}`.
 
-nsys: .sqlite exports, .nsys-rep (exported with nsys), .qdstrm (imported, then exported).
+nsys: .sqlite exports (profilers.read_capture exports a .nsys-rep or .qdstrm with nsys first: parsers read files only).
 ncu:  .ncu-rep reports (through the official ncu_report module) and CSV pages (raw, details, source).
 """
 
@@ -46,7 +46,7 @@ def read_input(path: Path) -> dict[str, pd.DataFrame]:
     return read_ncu(path)
 
 
-def read_inputs(paths: list[Path]) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+def read_inputs(paths: list[Path], reader=None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """Read every input; a failing one is reported and the others still produce their tables.
 
     Tables of several inputs are concatenated with a `source_file` column naming the input.
@@ -56,7 +56,7 @@ def read_inputs(paths: list[Path]) -> tuple[dict[str, pd.DataFrame], dict[str, s
     failures: dict[str, str] = {}
     for path in paths:
         try:
-            tables = read_input(Path(path))
+            tables = (reader or read_input)(Path(path))
         except FlashsightError as exc:
             failures[str(path)] = str(exc)
             continue

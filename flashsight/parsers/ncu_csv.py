@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from flashsight.errors import InputError
-from flashsight.parsers.warp_stalls import canonical_reason
+from flashsight.schema.stalls import canonical_reason
 
 _PUSH_POP = "Push/Pop_Range"
 _START_END = "Start/Stop_Range"

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from flashsight.parsers.metric_catalog import (FLOP_INSTRUCTIONS, FP32_FMA_PER_SM_PER_CYCLE, TENSOR_OP_PARTS,
+from flashsight.schema.metric_catalog import (FLOP_INSTRUCTIONS, FP32_FMA_PER_SM_PER_CYCLE, TENSOR_OP_PARTS,
                                                TENSOR_OP_TYPES)
 
 LATENCY_THRESHOLD_PCT = 60.0

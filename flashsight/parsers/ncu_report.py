@@ -143,7 +143,7 @@ def read_ncu_report_isolated(path: Path) -> dict[str, pd.DataFrame]:
     """
     if os.environ.get(IN_PROCESS_ENV) == "1":
         return read_ncu_report(path)
-    from flashsight.orchestrator.procs import flashsight_env
+    from flashsight.host.procs import flashsight_env
 
     env = flashsight_env(**{IN_PROCESS_ENV: "1"})
     with tempfile.TemporaryDirectory(prefix="flashsight-ncu-") as tmp:

@@ -9,7 +9,7 @@ import math
 
 import pandas as pd
 
-from flashsight.parsers.metric_catalog import COLUMNS
+from flashsight.schema.metric_catalog import COLUMNS
 from flashsight.parsers.ncu_derive import derive, needed_metrics
 from flashsight.parsers.warp_stalls import warp_stalls
 

@@ -1,6 +1,6 @@
 """Nsight Systems SQLite exports -> the canonical tables gpu_kernels, gpu_memops, cuda_api, nvtx_ranges, devices.
 
-Inputs: a .sqlite export; a .nsys-rep or .qdstrm is exported first (orchestrator.nsys.to_sqlite).
+Input: a .sqlite export (a .nsys-rep or .qdstrm is exported with nsys first: profilers.read_capture).
 Export schemas differ between nsys versions (2022.4 and 2025.3 are both tested): tables and columns are
 detected, never assumed; a column a version lacks comes out as nulls. Names are categoricals (one copy of
 each distinct string). Rows are fetched in chunks, so peak memory stays near the size of the result.
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from flashsight.errors import InputError
 from flashsight.parsers import nvtx_projection as proj
 from flashsight.parsers.nsys_export import (  # noqa: F401  (open_export, version_tuple: public here too)
     Export, _query, _select, enum_labels, open_export, read_frame, string_map, version_tuple,
@@ -140,15 +141,14 @@ def _nvtx_events(export: Export) -> tuple[pd.DataFrame, int | None]:
     return ranges, (row[0] if row and row[0] is not None else None)
 
 
-def read_nsys(path: Path, export_dir: Path | None = None) -> dict[str, pd.DataFrame]:
-    """The canonical nsys tables of one capture (.sqlite, .nsys-rep or .qdstrm).
+def read_nsys(path: Path) -> dict[str, pd.DataFrame]:
+    """The canonical nsys tables of one SQLite export.
 
-    A report is exported (and a .qdstrm imported) first, into export_dir or beside it (to_sqlite)."""
+    A .nsys-rep or .qdstrm must be exported first (profilers.read_capture does it with nsys)."""
     path = Path(path)
     if path.suffix in (".nsys-rep", ".qdstrm"):
-        from flashsight.orchestrator.nsys import to_sqlite
-
-        path = to_sqlite(path, out_dir=export_dir)
+        raise InputError(f"{path}: an nsys report, not its SQLite export: read it with flashsight.parse or "
+                         "`flashsight parse` (which export it with nsys), or `nsys export --type sqlite` it")
     export = open_export(path)
     try:
         tables = _read(export)

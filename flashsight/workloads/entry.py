@@ -12,7 +12,8 @@ from pathlib import Path
 
 from flashsight.errors import FlashsightError
 from flashsight.workloads import get_workload
-from flashsight.workloads.harness import JOB_DIR_ENV, params_from_env, run_workload
+from flashsight.schema.contract import JOB_DIR_ENV
+from flashsight.workloads.harness import params_from_env, run_workload
 
 
 def main(argv: list[str] | None = None) -> int:

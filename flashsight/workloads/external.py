@@ -81,8 +81,10 @@ def call_function(fn, params: dict) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from flashsight.outputs.writers import write_json
-    from flashsight.workloads.harness import JOB_DIR_ENV, RESULT_FILE, params_from_env
+    from flashsight.host.files import write_json
+    from flashsight.schema.contract import JOB_DIR_ENV
+    from flashsight.schema.layout import RESULT_FILE
+    from flashsight.workloads.harness import params_from_env
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or not is_function_spec(argv[0]) or len(argv) % 2 != 1 or set(argv[1::2]) - {"--sys-path"}:

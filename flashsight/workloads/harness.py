@@ -24,14 +24,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from flashsight.errors import ParamError, WorkloadError
-from flashsight.outputs.writers import write_json
+from flashsight.host.files import write_json
+from flashsight.schema.contract import JOB_DIR_ENV, NVTX_DOMAIN, PARAMS_ENV, PROFILER_ENV, range_name
+from flashsight.schema.layout import RESULT_FILE
 from flashsight.workloads.params import ParamSpec
 
-NVTX_DOMAIN = "flashsight"
-PARAMS_ENV = "FLASHSIGHT_PARAMS"  # the config, as a JSON object
-JOB_DIR_ENV = "FLASHSIGHT_JOB_DIR"  # where result.json goes
-PROFILER_ENV = "FLASHSIGHT_PROFILER"  # "nsys", "ncu" or unset: how the job is observed
-RESULT_FILE = "result.json"
 
 
 @dataclass
@@ -87,30 +84,6 @@ class Workload:
             "params": [p.describe() for p in self.spec.params],
             "study_grid": self.study_grid,
         }
-
-
-def range_name(workload: str, cfg: dict) -> str:
-    """Deterministic measured-range name: 'rmsnorm batch=128 hidden=4096 ...' in declared param order.
-
-    It avoids the characters ncu's NVTX filter gives meaning to ('/', '@', '[', ']', '*', ',').
-    """
-    parts = [workload] + [f"{k}={_plain(v)}" for k, v in cfg.items()]
-    return " ".join(parts)
-
-
-def _plain(value: Any) -> str:
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    for ch in "/@[]*,":
-        text = text.replace(ch, "_")
-    return text
-
-
-def ncu_nvtx_filter(workload: str, cfg: dict) -> str:
-    """The --nvtx-include expression that selects the measured range's kernels."""
-    return f"{NVTX_DOMAIN}@{range_name(workload, cfg)}/"
-
-
-# ---------------------------------------------------------------------------------------------- timing
 
 
 def _cuda():

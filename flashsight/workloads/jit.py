@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 from flashsight.errors import WorkloadError
-from flashsight.orchestrator import procs
-from flashsight.outputs.writers import write_json
-from flashsight.workloads.harness import RESULT_FILE, Workload
+from flashsight.host import procs
+from flashsight.host.files import write_json
+from flashsight.schema.layout import RESULT_FILE
+from flashsight.workloads.harness import Workload
 from flashsight.workloads.params import Param, ParamSpec
 
 FAMILIES = ("norm", "rope", "decode", "prefill")
@@ -59,7 +60,7 @@ class Jit(Workload):
     study_grid = {"family": list(FAMILIES)}
 
     def execute(self, cfg: dict, *, job_dir: Path | None, warmup: int, iters: int | None) -> dict:
-        from flashsight.environment import flashinfer_cache_dir, jit_cache_summary
+        from flashsight.host.jit_cache import flashinfer_cache_dir, jit_cache_summary
 
         families = FAMILIES if cfg["family"] == "all" else (cfg["family"],)
         root = Path(tempfile.mkdtemp(prefix="flashsight-jit-", dir=cfg["cache_root"] or None))

@@ -1,4 +1,4 @@
-"""The Nsight Compute command line for one profiled job.
+"""Nsight Compute: the command line for one profiled job, and its adapter.
 
 The lean default collects the sections a warp-stall report and the ncu_kernels table need, plus the few metrics
 the catalog wants for tensor %, DRAM bytes and FLOPs (SM 9.0 names); `--set full` replaces the sections when asked.
@@ -13,7 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from flashsight.parsers.metric_catalog import EXTRA_METRICS_SM90
+from flashsight.host.procs import tail
+from flashsight.profilers import tools
+from flashsight.profilers.base import Profiler
+from flashsight.schema.layout import LOG_FILE, REPORT_STEM
+from flashsight.schema.metric_catalog import EXTRA_METRICS_SM90
 
 LEAN_SECTIONS: tuple[str, ...] = (
     "SpeedOfLight",
@@ -57,9 +61,40 @@ def ncu_profile_argv(
     return argv + list(target_argv)
 
 
+class Ncu(Profiler):
+    name = "ncu"
+    captures = True
+    artifact_suffixes = (".ncu-rep",)
+
+    def require(self) -> None:
+        tools.require_ncu()
+
+    def argv(self, target_argv, job_dir, nvtx_includes, options):
+        return ncu_profile_argv(Path(job_dir) / REPORT_STEM, target_argv, nvtx_includes=nvtx_includes,
+                                ncu_set=options.set, sections=options.sections,
+                                metrics=options.metrics) + list(options.extra_args)
+
+    def plan_options(self, options: dict, nvtx_includes: list[str]) -> dict:
+        return options | ({"nvtx_include": list(nvtx_includes)} if nvtx_includes else {})
+
+    def read(self, job_dir):
+        from flashsight.parsers import read_input
+
+        report = self.artifact(job_dir)
+        return read_input(report), [report]
+
+    def check(self, rows: dict[str, int], job_dir: Path) -> str | None:
+        """ncu can exit 0 having profiled nothing (a wrong NVTX filter, a crash it survived): that is a failure."""
+        if rows.get("ncu_kernels", 0) > 0:
+            return None
+        lines = [ln.strip() for ln in tail(Path(job_dir) / LOG_FILE, 200).splitlines()
+                 if "==ERROR==" in ln or "==WARNING==" in ln]
+        return "ncu profiled no kernel" + (f": {lines[-1]}" if lines else "")
+
+
 def main(args: Sequence[str] | None = None) -> None:
     """Print the argv shell-quoted (devtools/capture_ncu.sh uses it): ... -- TARGET..."""
-    parser = argparse.ArgumentParser(prog="python -m flashsight.orchestrator.ncu")
+    parser = argparse.ArgumentParser(prog="python -m flashsight.profilers.ncu")
     parser.add_argument("--stem", required=True, type=Path)
     parser.add_argument("--nvtx-include", action="append", default=[])
     parser.add_argument("--set", dest="ncu_set")

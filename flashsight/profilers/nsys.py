@@ -17,7 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flashsight.errors import InputError, ToolError
-from flashsight.orchestrator import procs, tools
+from flashsight.host import procs
+from flashsight.profilers import tools
+from flashsight.profilers.base import Profiler
+from flashsight.schema.contract import JOB_DIR_ENV
+from flashsight.schema.layout import REPORT_STEM
 
 LEAN_FLAGS = ("--sample=none", "--cpuctxsw=none", "--force-overwrite=true")
 SUFFIXES = (".sqlite", ".nsys-rep", ".qdstrm")
@@ -178,3 +182,30 @@ def profile(
     """Run `nsys profile` under a timeout and end any agent it leaves behind. Then call to_sqlite(out_stem)."""
     with ending_new_agents():
         return procs.run_logged(nsys_profile_argv(out_stem, target_argv, trace, extra), log_path, timeout_s=timeout_s)
+
+
+def needs_export(path: Path) -> bool:
+    """A .nsys-rep or .qdstrm: nsys must turn it into SQLite before the parsers can read it."""
+    return Path(path).suffix in (".nsys-rep", ".qdstrm")
+
+
+class Nsys(Profiler):
+    name = "nsys"
+    captures = True
+    artifact_suffixes = (".nsys-rep", ".qdstrm", ".sqlite")
+
+    def require(self) -> None:
+        tools.require_nsys()
+
+    def argv(self, target_argv, job_dir, nvtx_includes, options):
+        return nsys_profile_argv(Path(job_dir) / REPORT_STEM, list(target_argv))
+
+    def around_run(self, job_dir):
+        # nsys can leave its `--start-agent` daemon behind (outside the job's process group): end this job's.
+        return ending_new_agents(env_marker=f"{JOB_DIR_ENV}={job_dir}")
+
+    def read(self, job_dir):
+        from flashsight.parsers.nsys_sqlite import read_nsys
+
+        sqlite = to_sqlite(self.artifact(job_dir))
+        return read_nsys(sqlite), [sqlite]
