@@ -114,6 +114,84 @@ def parse(paths: Iterable[str | Path]) -> Run:
     return Run(path=paths[0] if len(paths) == 1 else None, kind="captures", _tables=dict(tables), failures=failures)
 
 
+@dataclass
+class ParseOutcome:
+    """What `parse_into` did: the tables read, the inputs that failed, notes per input, the files written."""
+
+    tables: dict[str, pd.DataFrame]
+    failures: dict[str, str]
+    notes: list
+    written: list[Path]
+
+
+def parse_into(paths: Iterable[str | Path], out: str | Path, formats=("parquet",)) -> ParseOutcome:
+    """Read captures and replace the table set in folder `out` as a whole (`flashsight parse`).
+
+    The tables are written into a new folder beside `out`, which then takes its place: no table of an earlier
+    parse survives, and when any input fails nothing is written and the earlier set stays as it was.
+    `out` must be a new or empty folder, or one holding only table files (a run directory is refused).
+    """
+    from flashsight.host.files import replace_table_dir, staging_dir, write_tables
+    from flashsight.profilers import read_captures
+
+    out = _table_folder(Path(out))
+    staged = _writable_staging(out, staging_dir)
+    try:
+        notes: list = []
+        tables, failures = read_captures([Path(p) for p in paths], notes=notes)
+        if failures or not tables:
+            return ParseOutcome(tables, failures, notes, [])
+        try:
+            written = write_tables(tables, staged, formats)
+            replace_table_dir(staged, out)
+        except OSError as exc:
+            raise InputError(f"{out}: could not write the tables ({exc.strerror or exc})") from None
+        return ParseOutcome(tables, failures, notes, [out / p.name for p in written])
+    finally:
+        if staged.exists():
+            import shutil
+
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _table_folder(out: Path) -> Path:
+    """`out` as parse may replace it (a symlink is followed); InputError when it cannot be one."""
+    import os
+    import stat
+
+    from flashsight.host.files import foreign_entries
+
+    try:
+        st = os.stat(out)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise InputError(f"{out}: unusable as --out ({exc.strerror})") from None
+    if st is None:
+        return Path(os.path.abspath(out))
+    if not stat.S_ISDIR(st.st_mode):
+        kind = "a file" if stat.S_ISREG(st.st_mode) else "not a folder (a device, FIFO or socket)"
+        raise InputError(f"{out}: --out is {kind}; give a folder for the tables")
+    out = out.resolve()
+    try:
+        foreign = foreign_entries(out)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot read the --out folder ({exc.strerror})") from None
+    if foreign:
+        raise InputError(f"{out}: --out holds more than tables ({', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}); parse replaces the whole folder: give a new one")
+    return out
+
+
+def _writable_staging(out: Path, staging_dir) -> Path:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return staging_dir(out)
+    except OSError as exc:
+        where = exc.filename or out.parent
+        raise InputError(f"{out}: cannot write there ({exc.strerror or exc}: {where})") from None
+
+
 def _load_jobs(path: Path) -> pd.DataFrame | None:
     if (path / f"{JOBS_TABLE}.parquet").exists():
         jobs = _read_parquet(path / f"{JOBS_TABLE}.parquet")

@@ -10,24 +10,60 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-
 from flashsight import __version__
 from flashsight.errors import FlashsightError
+from flashsight.outputs.terminal import terminal_console
 
-console = Console()
-err_console = Console(stderr=True)
+console = terminal_console()
+err_console = terminal_console(stderr=True)
 
 
 class FlashsightGroup(click.Group):
-    """Turns FlashsightError into `flashsight: error: <message>` and its exit code, never a traceback."""
+    """Turns FlashsightError into `flashsight: error: <message>` and its exit code, never a traceback; and
+    click's usage errors (a usage block, a hint and the error on three lines) into that one line too."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except FlashsightError as exc:
-            click.echo(f"flashsight: error: {exc}", err=True)
+            click.echo(f"flashsight: error: {_one_line(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())) and exc.ctx is not None:
+                click.echo(exc.ctx.get_help())  # bare `flashsight`: the help, as click shows it
+                sys.exit(exc.exit_code)
+            click.echo(f"flashsight: error: {_one_line(exc.format_message())} (see '{_command(exc.ctx)} --help')",
+                       err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"flashsight: error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("flashsight: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:  # `flashsight workloads | head -1`: the reader left, nothing to report
+            sys.stderr.close()
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _command(ctx) -> str:
+    """'flashsight parse' for the context of a usage error (whatever the program was started as)."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["flashsight", *reversed(names)])
 
 
 @click.group(cls=FlashsightGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -141,24 +177,28 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the tables.")
-@click.option("--format", "formats", multiple=True, type=click.Choice(["parquet", "csv", "json"]),
-              default=("parquet",), show_default=True, help="Table file format; repeat for several.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for the tables; its earlier tables are replaced as a whole.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["parquet", "csv", "json", "jsonl"]),
+              default=("parquet",), show_default=True,
+              help="Table file format (json: an array of records, jsonl: JSON Lines); repeat for several.")
 def parse(inputs: tuple[Path, ...], out: Path, formats: tuple[str, ...]) -> None:
     """Turn .sqlite / .nsys-rep / .qdstrm / .ncu-rep / ncu CSV files into the canonical tables."""
-    from flashsight.host.files import write_tables
-    from flashsight.profilers import read_captures
+    from flashsight.api import parse_into
+    from flashsight.outputs.terminal import print_parse
 
-    tables, failures = read_captures(list(inputs))
-    written = write_tables(tables, out, formats) if tables else []
-    for name, df in tables.items():
-        console.print(f"{name:<14} {len(df):>9,} rows")
-    if written:
-        console.print(f"[dim]{len(written)} file(s) in {out}[/dim]")
-    for path, reason in failures.items():
+    outcome = parse_into(list(inputs), out, tuple(dict.fromkeys(formats)))
+    print_parse(outcome, out, console)
+    for note in outcome.notes:
+        if note.level == "warning":
+            click.echo(f"flashsight: warning: {note}", err=True)
+    for path, reason in outcome.failures.items():
         click.echo(f"flashsight: error: {reason}" if path in reason else f"flashsight: error: {path}: {reason}",
                    err=True)
-    if failures:
+    if outcome.failures:
+        if len(inputs) > 1:
+            click.echo(f"flashsight: error: {len(outcome.failures)} of {len(inputs)} inputs failed: nothing "
+                       f"written to {out}", err=True)
         sys.exit(1)
 
 

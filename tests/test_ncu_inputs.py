@@ -27,7 +27,7 @@ def _cut(src: Path, dst: Path, keep: int | None = None, lines: int | None = None
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.ncu-rep", "no such file"),
-    (lambda d: d, "not a file"),
+    (lambda d: d, "is a directory"),
     (lambda d: _write(d / "empty.csv", b""), "not an ncu CSV export"),
     (lambda d: _write(d / "notes.ncu-rep", b"just text\n"), "not an Nsight Compute report"),
     (lambda d: _write(d / "other.csv", b"a,b,c\n1,2,3\n"), "not an ncu CSV export"),

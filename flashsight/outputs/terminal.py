@@ -1,11 +1,41 @@
-"""Terminal renderings (rich) of the environment probe, workload list, a run's result and a profiled job."""
+"""Terminal renderings (rich) of the environment probe, workload list, a run's result, a profiled job and a parse.
+
+Piped output is not wrapped: a console that is not a terminal prints long lines whole (soft wrap) and tables at
+their natural width (`print_wide`), so `flashsight workloads | grep` sees every variant name.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+
+def terminal_console(stderr: bool = False) -> Console:
+    """A rich Console for stdout (or stderr) that wraps only on a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        is_tty = stream.isatty()
+    except (AttributeError, ValueError):
+        is_tty = False
+    return Console(stderr=stderr, soft_wrap=not is_tty)
+
+
+def print_wide(console: Console, renderable) -> None:
+    """Print a table at its natural width when the console is not a terminal (else fitted to the terminal)."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    width = console.measure(renderable, options=console.options.update_width(1 << 16)).maximum
+    saved = console.width  # print(width=) is capped at the console's width: widen the console itself
+    console.width = max(width, saved)
+    try:
+        console.print(renderable, crop=False)
+    finally:
+        console.width = saved
 
 
 def _gib(n: int | None) -> str:
@@ -26,7 +56,7 @@ def print_env(info: dict, console: Console) -> None:
             table.add_row(str(d["index"]), d["name"], d["compute_capability"] or "-", str(d["sm_count"] or "-"),
                           _gib(d["memory_total_bytes"]), f"{d['sm_clock_max_mhz'] or '-'} MHz",
                           f"{d['mem_clock_max_mhz'] or '-'} MHz")
-        console.print(table)
+        print_wide(console, table)
     else:
         console.print(f"[yellow]no GPU[/yellow]: {gpu['reason']}")
     torch = info["torch"]
@@ -57,7 +87,7 @@ def print_workloads(described: list[dict], console: Console) -> None:
             allowed = ", ".join(map(str, p["choices"])) if "choices" in p else (
                 f">= {p['min']:g}" if "min" in p else "")
             table.add_row(p["name"], p["type"], str(p["default"]), allowed, p["help"])
-        console.print(table)
+        print_wide(console, table)
         if w["study_grid"]:
             grid = "  ".join(f"{k}={v}" for k, v in w["study_grid"].items())
             console.print(f"  study grid: {grid}\n")
@@ -84,7 +114,7 @@ def print_result(result: dict, console: Console) -> None:
     if extra:
         row.append(timed(rates[f"{extra}_per_s"], ".4g"))
     table.add_row(*row)
-    console.print(table)
+    print_wide(console, table)
     if not valid:
         console.print(f"[dim]timed under {result.get('profiler')}: kernel durations are in ncu_kernels.parquet[/dim]")
     console.print(f"[dim]{result['iters']} measured steps after {result['warmup']} warm-up; "
@@ -97,6 +127,19 @@ def print_job(outcome, job_dir: Path, console: Console) -> None:
         print_any_result(outcome.result, console)
     for name, rows in outcome.tables.items():
         console.print(f"  {name:<14} {rows:>9,} rows")
+    for warning in getattr(outcome, "warnings", None) or ():
+        console.print(f"[yellow]warning[/yellow]: {warning}")
+
+
+def print_parse(outcome, out: Path, console: Console) -> None:
+    """Rows per table, what each input held (kernel counts: compare them with what was launched) and the files."""
+    for name, df in outcome.tables.items():
+        console.print(f"{name:<14} {len(df):>9,} rows")
+    for note in outcome.notes:
+        if note.level == "info":
+            console.print(f"[dim]{escape(str(note))}[/dim]")
+    if outcome.written:
+        console.print(f"[dim]{len(outcome.written)} file(s) in {escape(str(out))}[/dim]")
 
 
 def print_any_result(result: dict, console: Console) -> None:
@@ -118,7 +161,7 @@ def print_jit_result(result: dict, console: Console) -> None:
                       _fmt(r["memory_hit_s"] * 1e3 if r["memory_hit_s"] is not None else None, ".3f"),
                       _mib(r["cache"]["size_bytes"]), str(r["cache"]["modules"]),
                       _fmt(r["import_torch_s"] + r["import_flashinfer_s"], ".2f"))
-    console.print(table)
+    print_wide(console, table)
     cache = result["default_cache"]
     console.print(f"[dim]default cache {cache['path']}: "
                   + (f"{_mib(cache['size_bytes'])}, {cache['modules']} modules" if cache["exists"] else "absent")

@@ -8,6 +8,7 @@ metrics (ncu printed nothing for a .ncu-rep; the CSV readers keep the printed te
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -15,13 +16,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import struct
-
 import numpy as np
 import pandas as pd
 
 from flashsight.errors import InputError, ToolError
+from flashsight.parsers.input_file import check_input_file
 from flashsight.parsers.ncu_csv import nvtx_columns, read_ncu_csv
+from flashsight.parsers.ncu_rep_layout import check_kernel, check_kernel_count, report_layout
 from flashsight.parsers.ncu_tables import assemble
 from flashsight.parsers.warp_stalls import stall_metric
 
@@ -33,75 +34,14 @@ _PSEUDO_PREFIXES = ("group:", "breakdown:")
 def read_ncu(path: Path) -> dict[str, pd.DataFrame]:
     """Every ncu table of one input: a .ncu-rep, or a CSV page (raw, details or source), sniffed by content."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    check_input_file(path)
     with open(path, "rb") as f:
         head = f.read(4)
     if head == NCU_REP_MAGIC:
-        check_not_truncated(path)
-        return read_ncu_report_isolated(path)
+        return read_ncu_report_isolated(path, report_layout(path))
     if path.suffix.lower() == ".ncu-rep":
         raise InputError(f"{path}: not an Nsight Compute report (no NVR header)")
     return read_ncu_csv(path)
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-
-def _payload_size(header: bytes) -> int:
-    """Field 5 (varint) of a block header: the size of the payload that follows it."""
-    i = size = 0
-    while i < len(header):
-        key, i = _varint(header, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(header, i)
-            size = value if field == 5 else size
-        elif wire == 2:
-            length, i = _varint(header, i)
-            i += length
-        elif wire in (1, 5):
-            i += 8 if wire == 1 else 4
-        else:
-            raise ValueError("unknown wire type")
-    return size
-
-
-def check_not_truncated(path: Path) -> None:
-    """InputError for a report cut short (an interrupted copy or ncu run), which ncu_report loads silently,
-    dropping the kernels at the end.
-
-    Layout seen in every ncu 2025.3 report (file header version 7): 'NVR\\0', u32 length + header, then blocks of
-    u32 length + block header (protobuf, field 5 = payload size) + payload, ending exactly at the end of the file.
-    Other layouts are not judged.
-    """
-    size = path.stat().st_size
-    with open(path, "rb") as f:  # headers only: payloads are skipped with seeks, so big reports stay cheap
-        try:
-            f.seek(4)
-            (length,) = struct.unpack("<I", f.read(4))
-            if f.read(length) != b"\x08\x07":  # file header version 7: the only layout checked
-                return
-            pos = 8 + length
-            while pos + 4 <= size:
-                f.seek(pos)
-                (length,) = struct.unpack("<I", f.read(4))
-                header = f.read(length)
-                if len(header) < length:
-                    raise ValueError("short block header")
-                pos += 4 + length + _payload_size(header)
-        except (ValueError, IndexError, struct.error):
-            pos = size + 1
-    if pos != size:
-        raise InputError(f"{path}: truncated Nsight Compute report ({size:,} bytes; its blocks need more)")
 
 
 MIN_NCU_REPORT = (2026, 3)  # ncu-report 2025.3.1 segfaults in Metric.kind()/unit() on some metrics (seen on H100)
@@ -133,7 +73,7 @@ def _load(path: Path):
 IN_PROCESS_ENV = "FLASHSIGHT_NCU_IN_PROCESS"  # "1": read reports in this process (faster; for one report only)
 
 
-def read_ncu_report_isolated(path: Path) -> dict[str, pd.DataFrame]:
+def read_ncu_report_isolated(path: Path, expected: list[int] | None = None) -> dict[str, pd.DataFrame]:
     """read_ncu_report in a fresh child process (`python -m flashsight.parsers.ncu_report`), one per report.
 
     Two reasons, both seen on real reports: ncu_report keeps the unit of some derived__/sass__ metrics from the
@@ -142,13 +82,14 @@ def read_ncu_report_isolated(path: Path) -> dict[str, pd.DataFrame]:
     A plain subprocess, not multiprocessing: it never re-imports the caller's __main__.
     """
     if os.environ.get(IN_PROCESS_ENV) == "1":
-        return read_ncu_report(path)
+        return read_ncu_report(path, expected)
     from flashsight.host.procs import flashsight_env
 
     env = flashsight_env(**{IN_PROCESS_ENV: "1"})
     with tempfile.TemporaryDirectory(prefix="flashsight-ncu-") as tmp:
         out = Path(tmp) / "tables.pickle"
-        done = subprocess.run([sys.executable, "-m", "flashsight.parsers.ncu_report", str(path), str(out)],
+        argv = [sys.executable, "-m", "flashsight.parsers.ncu_report", str(path), str(out), json.dumps(expected)]
+        done = subprocess.run(argv,
                               env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if done.returncode == 0 and out.is_file():
             with open(out, "rb") as f:
@@ -163,11 +104,12 @@ def read_ncu_report_isolated(path: Path) -> dict[str, pd.DataFrame]:
 
 
 def _child_main(argv: list[str]) -> int:
-    """Read one report and pickle its tables (or the FlashsightError it raised) to argv[1]."""
+    """Read one report and pickle its tables (or the FlashsightError it raised) to argv[1]; argv[2]: the
+    metric count of each kernel its blocks hold (JSON; null: not judged)."""
     from flashsight.errors import FlashsightError
 
     try:
-        outcome = read_ncu_report(Path(argv[0]))
+        outcome = read_ncu_report(Path(argv[0]), json.loads(argv[2]) if len(argv) > 2 else None)
     except FlashsightError as exc:
         outcome = exc
     with open(argv[1], "wb") as f:
@@ -175,7 +117,23 @@ def _child_main(argv: list[str]) -> int:
     return 0
 
 
-def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
+def read_ncu_report(path: Path, expected: list[int] | None = None) -> dict[str, pd.DataFrame]:
+    """The ncu tables of a .ncu-rep. expected: report_layout(path) (computed here when not given), checked
+    against what ncu_report read, which drops cut or damaged kernels without a word.
+
+    A damaged report can also make the module hand back what its own API then rejects (names that are not
+    UTF-8, None where a number belongs): that is an InputError too, never a traceback."""
+    if expected is None:
+        expected = report_layout(path)
+    try:
+        return _read_report(path, expected)
+    except (TypeError, ValueError, UnicodeError, OverflowError, AttributeError, RuntimeError) as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise InputError(f"{path}: damaged Nsight Compute report (ncu_report: {type(exc).__name__}"
+                         f"{': ' + detail if detail else ''})") from None
+
+
+def _read_report(path: Path, expected: list[int] | None) -> dict[str, pd.DataFrame]:
     nr, ctx = _load(path)
     identity, kernel_ids, names, values, units, texts = [], [], [], [], [], []
     source_frames = []
@@ -190,8 +148,10 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
         for a in range(rng.num_actions()):
             action = rng.action_by_idx(a)
             kernel_id += 1
+            all_names = action.metric_names()
+            check_kernel(path, expected, kernel_id, action.name(nr.IAction.NameBase_DEMANGLED), len(all_names))
             identity.append(_identity(nr, action, kernel_id))
-            metric_names = [n for n in action.metric_names() if not n.startswith(_PSEUDO_PREFIXES)]
+            metric_names = [n for n in all_names if not n.startswith(_PSEUDO_PREFIXES)]
             for name in metric_names:
                 metric = action.metric_by_name(name)
                 if name not in kind_cache:
@@ -213,6 +173,7 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
                                   identity[-1]["mangled_name"], sass_cache)
             if source is not None:
                 source_frames.append(source)
+    check_kernel_count(path, expected, kernel_id + 1)
     if kernel_id < 0:
         raise InputError(f"{path}: the report holds no profiled kernel")
     metrics = pd.DataFrame({
