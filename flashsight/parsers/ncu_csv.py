@@ -76,11 +76,14 @@ def numbers(texts: pd.Series) -> pd.Series:
 
 
 # ---------------------------------------------------------------------------------------------------- sniffing
+ENCODING = "utf-8-sig"  # a byte-order mark (Excel, PowerShell redirection) is not part of the first name
+
+
 def _lines_after_banners(path: Path) -> tuple[int, str]:
     """(number of leading ncu banner lines such as '==PROF==' / '==WARNING==', the first CSV line)."""
     skipped = 0
     try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        with open(path, encoding=ENCODING, errors="replace", newline="") as f:
             for line in f:
                 if line.startswith("=="):
                     skipped += 1
@@ -100,7 +103,10 @@ def sniff_page(path: Path) -> str:
         header = []
     if header[:1] == ["Kernel Name"]:
         return "source"
-    if header[:1] == ["ID"] and "Section Name" in header and "Metric Value" in header:
+    if header[:1] == ["ID"] and set(DETAILS_COLUMNS) & set(header):
+        missing = [c for c in ("Kernel Name", *DETAILS_COLUMNS) if c not in header]
+        if missing:  # a details page that lost columns is not a raw page (that would be a kernel per row)
+            raise InputError(f"{path}: ncu details CSV without column(s) {', '.join(missing)}")
         return "details"
     if header[:1] == ["ID"] and "Kernel Name" in header:
         return "raw"
@@ -131,7 +137,7 @@ def _read_cells(path: Path) -> pd.DataFrame:
     skipped, _ = _lines_after_banners(path)
     try:
         cells = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skiprows=skipped,
-                            encoding="utf-8", encoding_errors="replace")
+                            encoding=ENCODING, encoding_errors="replace")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0]
         if "EOF inside string" in reason:
@@ -155,15 +161,16 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise InputError(f"{path}: ncu raw CSV without its units row")
     names = [str(c) for c in cells.iloc[0]]
     units = [str(u) for u in cells.iloc[1]]
-    body = cells.iloc[2:].reset_index(drop=True)
-    body.columns = names
     missing = [c for c in ("ID", "Kernel Name") if c not in names]
     if missing:
         raise InputError(f"{path}: ncu raw CSV without column(s) {', '.join(missing)}")
-    kernel_ids = pd.to_numeric(body["ID"], errors="coerce")
-    if kernel_ids.isna().any():
-        raise InputError(f"{path}: ncu raw CSV with a non-numeric ID (truncated or hand-edited?)")
-    identity = _identity(body, names, kernel_ids.astype("int64"))
+    _check_units_row(path, names, units)
+    body = cells.iloc[2:].reset_index(drop=True)
+    body.columns = names
+    if body.empty:
+        raise InputError(f"{path}: ncu raw CSV without any kernel row (only its header and units)")
+    kernel_ids = _kernel_ids(path, body["ID"], "raw")
+    identity = _identity(body, names, kernel_ids)
 
     first_metric = names.index("CC") + 1 if "CC" in names else len(ID_COLUMNS)
     metric_names = names[first_metric:]
@@ -179,6 +186,31 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         "text": texts,
     })
     return identity, metrics
+
+
+def _check_units_row(path: Path, names: list[str], units: list[str]) -> None:
+    """Row 2 of a raw page names units: empty under the ID columns, never a number. A page that lost it
+    would read its first kernel as units (and lose that kernel)."""
+    if units[names.index("ID")].strip() or units[names.index("Kernel Name")].strip():
+        raise InputError(f"{path}: ncu raw CSV without its units row (row 2 holds a kernel: "
+                         f"ID {units[names.index('ID')]!r})")
+    for name, unit in zip(names, units):
+        if unit.strip() and not numbers(pd.Series([unit])).isna().all():
+            raise InputError(f"{path}: ncu raw CSV without its units row (row 2 gives {name} the unit {unit!r})")
+
+
+def _kernel_ids(path: Path, column: pd.Series, page: str) -> pd.Series:
+    """The ID column as int64: every row numeric, and (raw page) each kernel once."""
+    ids = pd.to_numeric(column.str.replace(",", "", regex=False), errors="coerce")
+    bad = ids.isna() | (ids % 1 != 0) | (ids < 0) | (ids > 2**53)
+    if bad.any():
+        raise InputError(f"{path}: ncu {page} CSV with a non-numeric ID {column[bad].iloc[0]!r} "
+                         "(truncated or hand-edited?)")
+    ids = ids.astype("int64")
+    if page == "raw" and ids.duplicated().any():
+        raise InputError(f"{path}: ncu raw CSV with kernel ID {int(ids[ids.duplicated()].iloc[0])} twice "
+                         "(two exports pasted together?)")
+    return ids
 
 
 _NVTX_PART = re.compile(r'"((?:[^"]|"")*)"')
@@ -281,10 +313,9 @@ def read_details(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     names = [str(c) for c in cells.iloc[0]]
     body = cells.iloc[1:].reset_index(drop=True)
     body.columns = names
-    kernel_ids = pd.to_numeric(body["ID"], errors="coerce")
-    if kernel_ids.isna().any():
-        raise InputError(f"{path}: ncu details CSV with a non-numeric ID (truncated or hand-edited?)")
-    body["ID"] = kernel_ids.astype("int64")
+    if body.empty:
+        raise InputError(f"{path}: ncu details CSV without any metric row (only its header)")
+    body["ID"] = _kernel_ids(path, body["ID"], "details")
     firsts = body.drop_duplicates("ID").reset_index(drop=True)
     identity = _identity(firsts, names, firsts["ID"])
 
@@ -325,19 +356,25 @@ _SAMPLE_COLUMNS = {
 def read_source(path: Path) -> pd.DataFrame:
     """ncu_source from a `--page source` CSV: one row per SASS instruction, stall samples by canonical reason."""
     skipped, _ = _lines_after_banners(path)
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        for _ in range(skipped):
-            f.readline()
-        rows = list(csv.reader(f))
+    try:
+        with open(path, encoding=ENCODING, errors="replace", newline="") as f:
+            for _ in range(skipped):
+                f.readline()
+            rows = list(csv.reader(f, strict=True))
+    except csv.Error as exc:
+        raise InputError(f"{path}: unreadable ncu source CSV ({exc}; truncated?)") from None
     blocks: list[tuple[str, list[str], list[list[str]]]] = []
     i = 0
     while i < len(rows):
         row = rows[i]
         if row[:1] == ["Kernel Name"] and i + 1 < len(rows):
-            name, header, body = row[1], rows[i + 1], []
+            name, header, body = (row[1] if len(row) > 1 else ""), rows[i + 1], []
             i += 2
             while i < len(rows) and rows[i][:1] != ["Kernel Name"]:
                 if rows[i]:
+                    if len(rows[i]) != len(header):
+                        raise InputError(f"{path}: truncated or malformed ncu source CSV (row {i + 1 + skipped} "
+                                         f"has {len(rows[i])} fields, its header {len(header)})")
                     body.append(rows[i])
                 i += 1
             blocks.append((name, header, body))

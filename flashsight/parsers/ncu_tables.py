@@ -14,7 +14,7 @@ from flashsight.parsers.ncu_derive import derive, needed_metrics
 from flashsight.parsers.warp_stalls import warp_stalls
 
 METRIC_COLUMNS = ["kernel_id", "metric", "value", "unit", "text"]
-KERNEL_LEAD = ["kernel_id", "name", "short_name", "mangled_name", "nvtx_domain", "nvtx_range", "grid_size",
+KERNEL_LEAD = ["kernel_id", "ncu_id", "name", "short_name", "mangled_name", "nvtx_domain", "nvtx_range", "grid_size",
                "block_size", "duration_ns", "sm_throughput_pct", "dram_throughput_pct", "dram_bytes",
                "tensor_pipe_pct", "achieved_occupancy_pct", "registers_per_thread"]
 _INT_COLUMNS = ("duration_ns", "grid_size", "block_size", "registers_per_thread", "dram_bytes", "dram_read_bytes",
@@ -43,8 +43,9 @@ def assemble(identity: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, pd.Data
         _fill_launch_and_bytes(row, chosen)
         rows.append(row)
     kernels = derive(pd.DataFrame(rows), by_kernel)
+    kernels["ncu_id"] = kernels["kernel_id"].astype("int64")  # ncu's own ID; kernel_id is renumbered across inputs
     for col in _INT_COLUMNS:
-        kernels[col] = kernels[col].round().astype("Int64")
+        kernels[col] = _integers(kernels[col])
     lead = [c for c in KERNEL_LEAD if c in kernels.columns]
     kernels = kernels[lead + [c for c in kernels.columns if c not in lead]]
     return {
@@ -53,6 +54,13 @@ def assemble(identity: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, pd.Data
         "warp_stalls": warp_stalls(metrics),
         "ncu_catalog": pd.DataFrame(chosen, columns=["kernel_id", "column", "metric"]),
     }
+
+
+def _integers(values: pd.Series) -> pd.Series:
+    """Rounded to Int64; a value no int64 holds (inf, 1e999, nan) is null rather than an overflow."""
+    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+    representable = numeric.abs() < 2.0**63
+    return numeric.where(representable).round().astype("Int64")
 
 
 def _product(*dims) -> float:

@@ -16,8 +16,18 @@ import numpy as np
 import pandas as pd
 
 from flashsight.errors import InputError
+from flashsight.parsers.input_file import check_input_file
 
 CHUNK_ROWS = 50_000
+# What reading a damaged file raises: SQLite's errors, and text that is not UTF-8 (decoded as rows arrive).
+SQLITE_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def damaged(path, exc: Exception, what: str = "corrupt or truncated nsys export") -> InputError:
+    """The one-line InputError for an SQLite error or undecodable text met while reading `path`."""
+    if isinstance(exc, UnicodeDecodeError):
+        return InputError(f"{path}: {what} (it holds text that is not UTF-8)")
+    return InputError(f"{path}: {what} ({exc})")
 # Tables whose presence makes an SQLite file an nsys export (with StringIds).
 _NSYS_TABLES = {"NVTX_EVENTS", "CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_RUNTIME", "TARGET_INFO_GPU"}
 
@@ -38,24 +48,36 @@ class Export:
 
 
 def open_export(path: Path) -> Export:
-    """Open an nsys SQLite export read-only; InputError for anything that is not one."""
+    """Open an nsys SQLite export read-only, leaving nothing beside it; InputError for anything that is not one,
+    or that is cut short or damaged (see nsys_checks: the SQLite structure, then the values the parsers need)."""
+    from flashsight.parsers import nsys_checks
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    check_input_file(path, "an nsys export")
     with open(path, "rb") as f:
-        if f.read(16) != b"SQLite format 3\x00":
-            raise InputError(f"{path}: not an SQLite file (expected an nsys export)")
+        header = f.read(100)
+    if header[:16] != b"SQLite format 3\x00":
+        raise InputError(f"{path}: not an SQLite file (expected an nsys export)")
+    nsys_checks.check_file_size(path, header)
+    conn = nsys_checks.connect_read_only(path, header)
     try:
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, check_same_thread=False)
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
         columns = {n: [r[1] for r in conn.execute(f'PRAGMA table_info("{n}")')] for n in names}
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"{path}: corrupt or truncated SQLite file ({exc})") from None
+    except SQLITE_ERRORS as exc:
+        conn.close()
+        raise damaged(path, exc, "corrupt or truncated SQLite file") from None
     if "StringIds" not in columns or not (_NSYS_TABLES & set(columns)):
         conn.close()
         raise InputError(f"{path}: an SQLite file, but not an nsys export (no StringIds / NVTX / CUDA tables)")
     export = Export(path, conn, columns)
-    export.version = _export_version(export)
+    try:
+        nsys_checks.check_structure(export)
+        export.version = _export_version(export)
+        nsys_checks.check_values(export)
+        nsys_checks.check_complete(export)
+    except BaseException:
+        conn.close()
+        raise
     return export
 
 
@@ -63,7 +85,8 @@ def _export_version(export: Export) -> str:
     table = export.first_table("META_DATA_EXPORT", "EXPORT_META_DATA")  # 2025.x, 2022.x
     if table is None:
         return ""
-    row = _query(export, f"SELECT value FROM {table} WHERE name = 'EXPORT_PRODUCT_VERSION'").fetchone()
+    rows = fetch_all(export, f"SELECT value FROM {table} WHERE name = 'EXPORT_PRODUCT_VERSION'")
+    row = rows[0] if rows else None
     return str(row[0]) if row else ""
 
 
@@ -74,8 +97,15 @@ def version_tuple(version: str) -> tuple[int, ...]:
 def _query(export: Export, sql: str, params=()):
     try:
         return export.conn.execute(sql, params)
-    except sqlite3.DatabaseError as exc:
-        raise InputError(f"{export.path}: corrupt or truncated nsys export ({exc})") from None
+    except SQLITE_ERRORS as exc:
+        raise damaged(export.path, exc) from None
+
+
+def fetch_all(export: Export, sql: str, params=()) -> list:
+    try:
+        return export.conn.execute(sql, params).fetchall()
+    except SQLITE_ERRORS as exc:
+        raise damaged(export.path, exc) from None
 
 
 def read_frame(export: Export, sql: str, params=(), text_columns=()) -> pd.DataFrame:
@@ -87,8 +117,8 @@ def read_frame(export: Export, sql: str, params=(), text_columns=()) -> pd.DataF
     while True:
         try:
             rows = cursor.fetchmany(CHUNK_ROWS)
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"{export.path}: corrupt or truncated nsys export ({exc})") from None
+        except SQLITE_ERRORS as exc:
+            raise damaged(export.path, exc) from None
         if not rows:
             break
         for name, col in zip(names, zip(*rows)):
@@ -142,7 +172,11 @@ def string_map(export: Export, ids) -> pd.Categorical:
     for start in range(0, len(wanted), 900):  # SQLite's old limit on bound parameters is 999
         batch = wanted[start:start + 900].tolist()
         marks = ",".join("?" * len(batch))
-        values.update(_query(export, f"SELECT id, value FROM StringIds WHERE id IN ({marks})", batch).fetchall())
+        values.update(fetch_all(export, f"SELECT id, value FROM StringIds WHERE id IN ({marks})", batch))
+    missing = [i for i in wanted.tolist() if i not in values]
+    if missing:  # a name id with no string: the export lost part of StringIds
+        raise InputError(f"{export.path}: StringIds has no string for id {missing[0]} "
+                         f"({len(missing)} of the {len(wanted)} ids used here): the export is damaged")
     cats = pd.Index(sorted(set(values.values())), dtype=object)
     lookup = {v: i for i, v in enumerate(cats)}
     code_of_uniq = np.array([lookup.get(values.get(u), -1) for u in uniq.tolist()], dtype=np.int64)
@@ -156,7 +190,7 @@ def enum_labels(export: Export, *tables: str) -> dict[int, str]:
     if table is None:
         return {}
     col = "label" if export.has(table, "label") else "name"
-    return dict(_query(export, f"SELECT id, {col} FROM {table}").fetchall())
+    return dict(fetch_all(export, f"SELECT id, {col} FROM {table}"))
 
 
 def _select(export: Export, table: str, wanted: dict[str, str], where: str = "", order: str = "") -> str:
