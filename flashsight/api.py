@@ -19,7 +19,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from flashsight.errors import FlashsightError, InputError
+from flashsight.errors import FlashsightError, InputError, ToolError
 from flashsight.schema.config import config_id
 from flashsight.schema.layout import ENV_FILE, JOB_FILE, JOBS_TABLE, RESULT_FILE, STATE_FILE
 
@@ -282,6 +282,25 @@ def default_out(kind: str, workload: str) -> Path:
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{stem}"
 
 
+def cli_params(workload: str, given: dict[str, str]) -> dict:
+    """`-p NAME=VALUE` strings as a workload gets them: a user's workload gets the ones that are exactly JSON
+    typed (128, true); a built-in coerces strings to its declared types itself."""
+    from flashsight.orchestrator.targets import is_external
+    from flashsight.workloads.external import decode_params
+
+    return decode_params(given) if is_external(workload) else dict(given)
+
+
+def _require_gpu_stack(workload: str) -> None:
+    """Built-in workloads run torch (and FlashInfer) in this process: one line when they are not installed."""
+    import importlib.util
+
+    missing = [m for m in ("torch",) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ToolError(f"{workload}: needs {' and '.join(missing)}, which is not installed here: install the GPU "
+                        "extra on a GPU machine (pip install 'flashsight[gpu]')")
+
+
 def run_workload(workload: str, given: dict, out: Path | None = None, *, warmup: int = 10,
                  iters: int | None = None) -> tuple[dict | None, Path]:
     """Run a workload once without a profiler: (its result record, the job directory).
@@ -297,8 +316,13 @@ def run_workload(workload: str, given: dict, out: Path | None = None, *, warmup:
         return _run_external(workload, given, out)
     target = get_workload(workload)
     target.resolve(given)  # bad parameters fail before any output directory exists
+    _require_gpu_stack(workload)
     out = out or default_out("run", workload)
-    result = run_builtin(target, given, job_dir=out, warmup=warmup, iters=iters)
+    try:
+        result = run_builtin(target, given, job_dir=out, warmup=warmup, iters=iters)
+    except ModuleNotFoundError as exc:  # flashinfer (or a dependency of it) missing: found only on import
+        raise ToolError(f"{workload}: needs the Python package {exc.name!r}, which is not installed here "
+                        "(pip install 'flashsight[gpu]' on a GPU machine)") from None
     write_json(probe(), out / ENV_FILE)
     return result, out
 
@@ -363,25 +387,26 @@ class SweepSession:
 
 def open_sweep(plan_path: Path | None, out: Path | None, *, resume: bool = False, retry_failed: bool = False,
                gpus: str | None = None, mode: str | None = None, batch_size: int | None = None,
-               min_free_gb: float | None = None) -> SweepSession:
-    """Load the plan (or the one stored in `out` on --resume), open the run directory, build the runner."""
-    from flashsight.orchestrator.plan import load_plan
+               min_free_gb: float | None = None, max_jobs: int | None = None) -> SweepSession:
+    """Load the plan (or the one stored in `out` on --resume), open the run directory, build the runner.
+    max_jobs raises the plan's job limit (orchestrator.plan.MAX_JOBS)."""
+    from flashsight.orchestrator.plan import MAX_JOBS, load_plan
     from flashsight.orchestrator.runner import SweepOptions, open_run, parse_gpus
 
     options = SweepOptions(gpus=parse_gpus(gpus), mode=mode, batch_size=batch_size, min_free_gb=min_free_gb)
     if resume and out is None:
         raise FlashsightError("--resume needs --out DIR (the sweep to continue)")
-    loaded = load_plan(plan_path) if (plan_path is not None or not resume) else None
+    loaded = load_plan(plan_path, max_jobs or MAX_JOBS) if (plan_path is not None or not resume) else None
     out = out or default_out("sweep", loaded.name)
     store, loaded, sync = open_run(out, loaded, resume=resume, retry_failed=retry_failed)
     return SweepSession(out=out, plan=loaded, sync=sync, options=options, store=store)
 
 
 def preview_sweep(plan_path: Path | None, out: Path | None, *, resume: bool, mode: str | None,
-                  batch_size: int | None):
+                  batch_size: int | None, max_jobs: int | None = None):
     """What --dry-run shows: (plan, status by job id, estimated seconds, mode, configs per process)."""
     from flashsight.orchestrator.estimate import preview
-    from flashsight.orchestrator.plan import load_plan
+    from flashsight.orchestrator.plan import MAX_JOBS, load_plan
 
-    loaded = load_plan(plan_path) if (plan_path is not None or not resume) else None
+    loaded = load_plan(plan_path, max_jobs or MAX_JOBS) if (plan_path is not None or not resume) else None
     return preview(loaded, out, mode, batch_size)

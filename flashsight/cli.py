@@ -72,6 +72,18 @@ def main() -> None:
     """Profile LLM-serving GPU kernels under Nsight Systems and Nsight Compute, and read the results."""
 
 
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf (nan passes every comparison of FloatRange)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def _params_option(fn):
     return click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
                         help="A workload parameter; repeat for several.")(fn)
@@ -127,11 +139,12 @@ def run(workload: str, params: tuple[str, ...], out: Path | None, iters: int | N
 
     WORKLOAD is a built-in name, a Python file or package.module:function (see "Your own workloads").
     """
-    from flashsight.api import run_workload
+    from flashsight.api import cli_params, run_workload
     from flashsight.outputs.terminal import print_any_result
     from flashsight.workloads.params import parse_assignments
 
-    result, out = run_workload(workload, parse_assignments(params), out, warmup=warmup, iters=iters)
+    result, out = run_workload(workload, cli_params(workload, parse_assignments(params)), out, warmup=warmup,
+                               iters=iters)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     elif result is not None:
@@ -149,7 +162,7 @@ def run(workload: str, params: tuple[str, ...], out: Path | None, iters: int | N
 @_params_option
 @click.option("--tool", type=click.Choice(["nsys", "ncu"]), required=True, help="Which profiler.")
 @click.option("--out", type=click.Path(path_type=Path), help="Job directory (default runs/...).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=1800, show_default=True,
+@click.option("--timeout", "timeout_s", type=FiniteFloat(min=1, max=30 * 24 * 3600), default=1800, show_default=True,
               help="Seconds before the whole process tree is killed.")
 @click.option("--ncu-set", default=None, help="ncu --set (e.g. full) instead of flashsight's section list.")
 @click.option("--ncu-section", "ncu_sections", multiple=True, help="ncu --section; repeat for several.")
@@ -160,6 +173,7 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
             ncu_set: str | None, ncu_sections: tuple[str, ...], ncu_metrics: tuple[str, ...],
             nvtx_includes: tuple[str, ...]) -> None:
     """Run one WORKLOAD config under nsys or ncu, keep the artifacts and parse them into tables."""
+    from flashsight.api import cli_params
     from flashsight.api import profile as profile_one
     from flashsight.outputs.terminal import print_job
     from flashsight.profilers import ToolOptions
@@ -167,7 +181,8 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
 
     options = ToolOptions(set=ncu_set, sections=ncu_sections, metrics=ncu_metrics)
     with console.status(f"{tool}: {workload}"):
-        outcome, out = profile_one(workload, parse_assignments(params), tool, out, timeout_s=timeout_s,
+        outcome, out = profile_one(workload, cli_params(workload, parse_assignments(params)), tool, out,
+                                   timeout_s=timeout_s,
                                    options=options, nvtx_includes=nvtx_includes)
     print_job(outcome, out, console)
 
@@ -239,11 +254,13 @@ def stalls(target: Path, kernel_regex: str | None, top: int) -> None:
 @click.option("--mode", type=click.Choice(["batched", "process"]), default=None,
               help="Several configs per process (the default plan's) or one process per job.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Configs per process when batched.")
-@click.option("--min-free-gb", type=click.FloatRange(min=0), default=None,
+@click.option("--min-free-gb", type=FiniteFloat(min=0), default=None,
               help="Free disk space required before each job (default: the plan's, else 2).")
 @click.option("--retry-failed", is_flag=True, help="With --resume: run failed and timed-out jobs again.")
+@click.option("--max-jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Accept a plan of up to N jobs (default 10,000: a bigger grid is usually a typo).")
 def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus: str | None, mode: str | None,
-          batch_size: int | None, min_free_gb: float | None, retry_failed: bool) -> None:
+          batch_size: int | None, min_free_gb: float | None, retry_failed: bool, max_jobs: int | None) -> None:
     """Run every job of PLAN (a TOML file; default: the study's grids for every workload), parsed and merged."""
     from flashsight.api import open_sweep, preview_sweep
     from flashsight.outputs.sweep_view import SweepView, print_dry_run, summary_line
@@ -252,11 +269,11 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
         raise click.UsageError("--resume needs --out DIR (the sweep to continue)")
     if dry_run:
         loaded, statuses, seconds, run_mode, size = preview_sweep(plan, out, resume=resume, mode=mode,
-                                                                  batch_size=batch_size)
+                                                                  batch_size=batch_size, max_jobs=max_jobs)
         print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console)
         return
     session = open_sweep(plan, out, resume=resume, retry_failed=retry_failed, gpus=gpus, mode=mode,
-                         batch_size=batch_size, min_free_gb=min_free_gb)
+                         batch_size=batch_size, min_free_gb=min_free_gb, max_jobs=max_jobs)
     view = SweepView(console, session.store.counts, len(session.plan.jobs), f"sweep {session.plan.name}")
     if resume:
         sync = session.sync

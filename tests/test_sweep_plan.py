@@ -95,7 +95,7 @@ def test_python_file_workloads_are_found_relative_to_the_plan(tmp_path):
     ('[[jobs]]\nworkload = "nope"\n', ParamError, "[[jobs]] #1: unknown workload 'nope'"),
     ('[[jobs]]\nworkload = "decode"\nretry = 2\n', ParamError, "[[jobs]] #1: unknown key 'retry'"),
     ('[[jobs]]\nworkload = "decode"\nretries = -1\n', ParamError, "retries: expected an integer >= 0, got -1"),
-    ('[[jobs]]\nworkload = "decode"\ntimeout_s = "1h"\n', ParamError, "timeout_s: expected a number >= 1"),
+    ('[[jobs]]\nworkload = "decode"\ntimeout_s = "1h"\n', ParamError, "timeout_s: expected a finite number >= 1"),
     ('[[jobs]]\nworkload = "decode"\ntools = ["gdb"]\n', ParamError, "tools: 'gdb' is not one of none, nsys, ncu"),
     ('[[jobs]]\nworkload = "decode"\nparams = { batch = ["x"] }\n', ParamError, "parameter batch='x': expected int"),
     ('[[jobs]]\nworkload = "decode"\nparams = { batch = [] }\n', ParamError, "params.batch is an empty list"),

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from flashsight.cli import main
+from flashsight.api import cli_params
 from flashsight.orchestrator.targets import resolve_target
 
 DATA = Path(__file__).parent / "data" / "workloads"
@@ -63,10 +64,14 @@ def test_failures_are_one_line_and_non_zero(tmp_path, monkeypatch, workload, cwd
 
 def test_external_targets_pass_params_through_and_take_the_users_nvtx_filter(monkeypatch):
     monkeypatch.chdir(DATA)
-    target = resolve_target("echo_params.py", {"batch": "128", "flag": "true", "name": "x y", "f": 1.5},
-                            ["mydomain@step/"])
+    given = {"batch": "128", "flag": "true", "name": "x y", "f": 1.5}
+    target = resolve_target("echo_params.py", given, ["mydomain@step/"])
     assert target.argv == [sys.executable, str(DATA / "echo_params.py")]
-    assert target.params == {"batch": 128, "flag": True, "name": "x y", "f": 1.5}
+    assert target.params == given  # typed as given: a plan's "128" stays a string (issue 13)
+    # -p strings from the command line: those that are exactly JSON arrive typed, the rest as text
+    assert cli_params("echo_params.py", {**given, "pad": " 7 ", "nan": "NaN"}) == {
+        "batch": 128, "flag": True, "name": "x y", "f": 1.5, "pad": " 7 ", "nan": "NaN"}
+    assert cli_params("rmsnorm", {"batch": "8"}) == {"batch": "8"}  # a built-in coerces its own strings
     assert target.nvtx_includes == ["mydomain@step/"] and target.measured_range is None
     module = resolve_target("fs_echo_mod:add", {})
     assert module.argv == [sys.executable, "-m", "flashsight.workloads.external", "fs_echo_mod:add",

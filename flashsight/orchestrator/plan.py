@@ -6,6 +6,12 @@
 One job per (config of the grid, tool). A job's id hashes what decides its result (workload, resolved params,
 tool and that tool's options), not how it is run (timeout, retries), so a changed plan reuses finished jobs.
 Everything is checked before anything runs; the first problem is one line naming the file and the job block.
+
+Values stay as TOML typed them: "1e3" is a string and 1e3 a float, and [1, "1", true, 1.0] are four values
+(four jobs for a workload of your own; a built-in coerces them to its parameter's type, and equal results are
+one job). Limits keep a typo from becoming a night of work or a hang: at most `max_jobs` jobs (--max-jobs
+raises it), string values of at most MAX_VALUE_CHARS characters (they travel in an environment variable),
+retries and timeouts finite and bounded.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +40,10 @@ _TOOL_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9_.:]*")
 _NVTX_EXPR = re.compile(r"[^\s\-][^\x00-\x1f]*")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+MAX_JOBS = 10_000  # a larger sweep needs --max-jobs: a 10^7 grid is a typo more often than a plan
+MAX_VALUE_CHARS = 4_096  # a string parameter value; params reach the workload as one environment variable
+MAX_RETRIES = 100
+MAX_TIMEOUT_S = 30 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -67,18 +79,35 @@ def job_id(workload: str, params: dict, tool: str, tool_options: dict) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def load_plan(path: Path | None) -> Plan:
+def load_plan(path: Path | None, max_jobs: int | None = MAX_JOBS) -> Plan:
     """Read and validate a plan file (None: the built-in default plan, the study's grids for every workload)."""
+    from flashsight.parsers.input_file import check_input_file
+
     path = Path(path) if path is not None else DEFAULT_PLAN
+    check_input_file(path, "a plan file")  # a FIFO would block the read forever
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read the plan ({exc.strerror or exc})") from None
-    return parse_plan(text, path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise InputError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); TOML plans are "
+                         "UTF-8") from None
+    return parse_plan(text, path, max_jobs=max_jobs)
 
 
-def parse_plan(text: str, path: Path, base_dir: Path | None = None) -> Plan:
-    """path names the plan in messages; base_dir (default: path's folder) anchors relative workload files."""
+def default_name(path: Path) -> str:
+    """A sweep name from the plan's file name when [sweep] gives none: 'plan ü.toml' -> 'plan-u'."""
+    ascii_stem = unicodedata.normalize("NFKD", path.stem).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9_.\-]+", "-", ascii_stem).strip("-.")
+    return name.replace("..", ".") or "sweep"
+
+
+def parse_plan(text: str, path: Path, base_dir: Path | None = None, max_jobs: int | None = MAX_JOBS) -> Plan:
+    """path names the plan in messages; base_dir (default: path's folder) anchors relative workload files;
+    max_jobs: the most jobs the plan may hold (None: no limit, e.g. a stored plan on --resume)."""
     base_dir = Path(base_dir) if base_dir else path.parent
     try:
         doc = tomllib.loads(text)
@@ -88,12 +117,12 @@ def parse_plan(text: str, path: Path, base_dir: Path | None = None) -> Plan:
     _no_unknown(doc, {"sweep", "jobs"}, where)
     sweep = _table(doc.get("sweep", {}), f"{where}: [sweep]")
     _no_unknown(sweep, SWEEP_KEYS, f"{where}: [sweep]")
-    name = _str(sweep.get("name", path.stem), f"{where}: [sweep] name")
+    name = _str(sweep["name"], f"{where}: [sweep] name") if "name" in sweep else default_name(path)
     if not _NAME.fullmatch(name) or ".." in name:
         raise ParamError(f"{where}: [sweep] name {name!r}: use letters, digits, '_', '-' and '.' only")
     mode = _choice(sweep.get("mode", "batched"), MODES, f"{where}: [sweep] mode")
     batch_size = _int(sweep.get("batch_size", 16), f"{where}: [sweep] batch_size", lo=1)
-    min_free_gb = _number(sweep.get("min_free_gb", 2.0), f"{where}: [sweep] min_free_gb", lo=0)
+    min_free_gb = _number(sweep.get("min_free_gb", 2.0), f"{where}: [sweep] min_free_gb", lo=0, hi=1e9)
     defaults = {k: sweep[k] for k in ("tools", "timeout_s", "retries", "ncu") if k in sweep}
 
     blocks = doc.get("jobs", [])
@@ -102,10 +131,15 @@ def parse_plan(text: str, path: Path, base_dir: Path | None = None) -> Plan:
     plan = Plan(name=name, mode=mode, batch_size=batch_size, min_free_gb=min_free_gb, source=text,
                 base_dir=str(base_dir.resolve()))
     seen: set[str] = set()
+    planned = 0
     for index, block in enumerate(blocks, 1):
         ctx = f"{where}: [[jobs]] #{index}"
         block = _table(block, ctx)
         _no_unknown(block, JOB_KEYS, ctx)
+        planned += _job_count(defaults | block, ctx)
+        if max_jobs is not None and planned > max_jobs:
+            raise ParamError(f"{ctx}: the plan grows to {planned:,} jobs here, more than the limit of "
+                             f"{max_jobs:,}: shrink the grid, or pass --max-jobs {planned} if you mean it")
         for spec in _expand(defaults | block, ctx, base_dir):
             if spec.job_id not in seen:  # the same job named twice runs once
                 seen.add(spec.job_id)
@@ -125,8 +159,8 @@ def _expand(block: dict, ctx: str, plan_dir: Path) -> list[JobSpec]:
     if not isinstance(tools, list) or not tools:
         raise ParamError(f"{ctx}: tools must be a list of {' | '.join(TOOLS)}")
     tools = [_choice(t, TOOLS, f"{ctx} tools") for t in tools]
-    timeout_s = _number(block.get("timeout_s", 600), f"{ctx} timeout_s", lo=1)
-    retries = _int(block.get("retries", 1), f"{ctx} retries", lo=0)
+    timeout_s = _number(block.get("timeout_s", 600), f"{ctx} timeout_s", lo=1, hi=MAX_TIMEOUT_S)
+    retries = _int(block.get("retries", 1), f"{ctx} retries", lo=0, hi=MAX_RETRIES)
     ncu = _ncu_options(block.get("ncu", {}), f"{ctx} ncu")
     includes = block.get("nvtx_include", [])  # ncu filters for a workload of your own (built-ins know theirs)
     if not isinstance(includes, list) or not all(isinstance(i, str) and _NVTX_EXPR.fullmatch(i) for i in includes):
@@ -142,6 +176,27 @@ def _expand(block: dict, ctx: str, plan_dir: Path) -> list[JobSpec]:
             specs.append(JobSpec(job_id(workload, target.params, tool, options), 0, workload, tool,
                                  dict(target.params), options, timeout_s, retries))
     return specs
+
+
+def _job_count(block: dict, ctx: str) -> int:
+    """How many jobs a block expands to (configs x tools), counted before anything is expanded."""
+    params = block.get("params", {})
+    if not isinstance(params, dict):
+        return 1  # "study" (a built-in's small grid) or an error _grid reports
+    tools = block.get("tools", ["nsys", "ncu"])
+    n_tools = len(set(map(str, tools))) if isinstance(tools, list) else 1
+    return math.prod(len(_distinct(v)) if isinstance(v, list) else 1 for v in params.values()) * max(n_tools, 1)
+
+
+def _distinct(values: list) -> list:
+    """Values as TOML typed them, each once: 1, 1.0, "1" and true are four (Python's == would make them one)."""
+    seen, out = set(), []
+    for value in values:
+        key = (type(value).__name__, json.dumps(value, sort_keys=True, default=str))
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out
 
 
 def _workload_name(workload: str, plan_dir: Path, ctx: str) -> str:
@@ -172,7 +227,12 @@ def _grid(params: Any, workload: str, ctx: str) -> list[dict]:
         for value in values:
             if not isinstance(value, (bool, int, float, str)):
                 raise ParamError(f"{ctx}: params.{name} = {value!r}: values must be numbers, strings or booleans")
-        axes.append([(name, v) for v in dict.fromkeys(values)])
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParamError(f"{ctx}: params.{name} = {value}: not a finite number")
+            if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+                raise ParamError(f"{ctx}: params.{name}: a value of {len(value):,} characters, more than "
+                                 f"{MAX_VALUE_CHARS:,} (pass large data through a file)")
+        axes.append([(name, v) for v in _distinct(values)])
     return [dict(combo) for combo in itertools.product(*axes)]
 
 
@@ -231,18 +291,23 @@ def _choice(value: Any, choices: tuple, ctx: str) -> str:
     return value
 
 
-def _int(value: Any, ctx: str, lo: int) -> int:
+def _int(value: Any, ctx: str, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         raise ParamError(f"{ctx}: expected an integer >= {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ParamError(f"{ctx}: {value:,} is more than the limit of {hi:,}")
     return value
 
 
-def _number(value: Any, ctx: str, lo: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < lo:
-        raise ParamError(f"{ctx}: expected a number >= {lo:g}, got {value!r}")
+def _number(value: Any, ctx: str, lo: float, hi: float | None = None) -> float:
+    """A finite number in [lo, hi]: nan passes every comparison, so it is refused by name."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < lo:
+        raise ParamError(f"{ctx}: expected a finite number >= {lo:g}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ParamError(f"{ctx}: {value:g} is more than the limit of {hi:g}")
     return float(value)
 
 
 def stored_plan(store, out: Path) -> Plan:
     """The plan a run directory was last started with (for --resume without a plan file)."""
-    return parse_plan(store.meta("plan") or "", out / "plan.toml", store.meta("plan_dir") or None)
+    return parse_plan(store.meta("plan") or "", out / "plan.toml", store.meta("plan_dir") or None, max_jobs=None)

@@ -12,6 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from flashsight.outputs.terminal import print_wide
+
 
 _MARKS = {"succeeded": "[green]✓[/green]", "failed": "[red]✗[/red]", "timed_out": "[red]⏱[/red]",
           "retry": "[yellow]↻[/yellow]", "fallback": "[yellow]⇢[/yellow]", "interrupted": "[yellow]■[/yellow]"}
@@ -24,9 +26,36 @@ def human(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
 
 
+MAX_SHOWN_CHARS = 80  # of one value in a progress line or the dry-run table (a job's params can be long)
+
+
 def describe_params(params: dict | str) -> str:
+    """'batch=8 dtype=float16', values as the workload gets them: a string that reads as another type is
+    quoted ("1" is not 1), and a long value is cut (the view must never stall wrapping a huge line)."""
     params = json.loads(params) if isinstance(params, str) else params
-    return " ".join(f"{k}={v}" for k, v in params.items())
+    return " ".join(f"{k}={_shown(v)}" for k, v in params.items())
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value) if _ambiguous(value) else value
+    else:
+        text = str(value)
+    if len(text) > MAX_SHOWN_CHARS:
+        text = f"{text[:MAX_SHOWN_CHARS - 20]}…({len(text):,} chars)"
+    return text
+
+
+def _ambiguous(text: str) -> bool:
+    if not text or text != text.strip() or " " in text:
+        return True
+    try:
+        json.loads(text)
+        return True
+    except ValueError:
+        return False
 
 
 def print_dry_run(jobs: list, statuses: dict[str, str], estimate_s: float, mode: str, batch_size: int,
@@ -36,7 +65,7 @@ def print_dry_run(jobs: list, statuses: dict[str, str], estimate_s: float, mode:
         workload = Path(job.workload).name if job.workload.endswith(".py") else job.workload
         table.add_row(str(job.seq), job.job_id, workload, job.tool, escape(describe_params(job.params)),
                       statuses.get(job.job_id, "pending"))
-    console.print(table)
+    print_wide(console, table)
     todo = sum(1 for j in jobs if statuses.get(j.job_id, "pending") not in ("succeeded", "failed", "timed_out"))
     how = f"{mode}, up to {batch_size} configs per process" if mode == "batched" else "one process per job"
     console.print(f"{len(jobs)} jobs, {todo} to run ({how}); estimated duration ~{human(estimate_s)}")

@@ -1,7 +1,8 @@
 """Users' own workloads: a Python file, or `package.module:function`, run under the same contract as built-ins.
 
 Contract (what the workload process gets and may give back):
-  FLASHSIGHT_PARAMS   the config as a JSON object (-p k=v values that read as JSON arrive typed: 128, true)
+  FLASHSIGHT_PARAMS   the config as a JSON object (-p k=v values that read as JSON arrive typed: 128, true;
+                      a plan's values arrive as the TOML typed them: "1e3" stays a string)
   FLASHSIGHT_JOB_DIR  the job's directory; write result.json there if you like
   FLASHSIGHT_PROFILER "nsys", "ncu" or empty
 The workload marks its measured work with NVTX ranges itself; `profile --nvtx-include` selects them for ncu.
@@ -36,16 +37,21 @@ def is_python_file(workload: str) -> bool:
 
 
 def decode_params(given: dict[str, Any]) -> dict[str, Any]:
-    """CLI strings that read as JSON become typed values ('128' -> 128, 'true' -> true); others stay text."""
+    """`-p` strings that are exactly a JSON value become typed ('128' -> 128, 'true' -> true); others stay text
+    (' 7 ', 'NaN', 'abc'). Only for command-line strings: a plan's values are already typed and pass as they are."""
     out: dict[str, Any] = {}
     for name, value in given.items():
-        if isinstance(value, str):
+        if isinstance(value, str) and value == value.strip():
             try:
-                value = json.loads(value)
+                value = json.loads(value, parse_constant=_no_constant)
             except ValueError:
                 pass
         out[name] = value
     return out
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: json.loads accepts them, JSON does not
 
 
 def load_function(spec: str):
