@@ -185,6 +185,8 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
                                    timeout_s=timeout_s,
                                    options=options, nvtx_includes=nvtx_includes)
     print_job(outcome, out, console)
+    for warning in outcome.warnings:
+        click.echo(f"flashsight: warning: {warning}", err=True)
 
 
 # --------------------------------------------------------------------------------------------- parse

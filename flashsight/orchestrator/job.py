@@ -33,6 +33,7 @@ class JobOutcome:
     artifacts: list[str] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)  # table -> rows
     result: dict | None = None
+    warnings: list[str] = field(default_factory=list)  # a succeeded job's caveats (nsys: no NVTX range recorded)
 
 
 def _child_env(target: Target, job_dir: Path, profiler) -> dict[str, str]:
@@ -70,6 +71,7 @@ def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None
             problem = profiler.check(outcome.tables, job_dir)
             if problem:
                 outcome.status, outcome.error = "failed", problem
+            outcome.warnings = profiler.warnings(outcome.tables, job_dir)
         except FlashsightError as exc:
             outcome.status, outcome.error = "failed", str(exc)
     result_path = job_dir / RESULT_FILE

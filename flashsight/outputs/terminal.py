@@ -127,8 +127,6 @@ def print_job(outcome, job_dir: Path, console: Console) -> None:
         print_any_result(outcome.result, console)
     for name, rows in outcome.tables.items():
         console.print(f"  {name:<14} {rows:>9,} rows")
-    for warning in getattr(outcome, "warnings", None) or ():
-        console.print(f"[yellow]warning[/yellow]: {warning}")
 
 
 def print_parse(outcome, out: Path, console: Console) -> None:

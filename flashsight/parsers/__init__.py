@@ -173,6 +173,6 @@ def _what_was_read(path: str, tables: dict[str, pd.DataFrame]) -> list[Note]:
     return out
 
 
-NO_NVTX_WARNING = ("no NVTX range in this capture: nvtx_path is empty and measured ranges cannot be found "
-                   "(was NVTX traced? nsys 2022.x predates nvtxDomainIsEnabled, so the `nvtx` Python package "
-                   "records nothing under it)")
+NO_NVTX_WARNING = ("no NVTX range: nvtx_path is empty and measured ranges cannot be found (was NVTX traced? "
+                   "under nsys 2022.x the `nvtx` Python package records nothing: nsys's injection predates "
+                   "nvtxDomainIsEnabled)")

@@ -59,6 +59,10 @@ class Profiler:
         """Why a job that exited 0 is still a failure (None: it is fine). rows: table -> rows it produced."""
         return None
 
+    def warnings(self, rows: dict[str, int], job_dir: Path) -> list[str]:
+        """What a user should know about a job that succeeded (nsys: no NVTX range was recorded)."""
+        return []
+
     def artifact(self, job_dir: Path) -> Path:
         for suffix in self.artifact_suffixes:  # in order of preference: a finished report over a raw stream
             path = Path(job_dir) / f"{REPORT_STEM}{suffix}"

@@ -47,7 +47,9 @@ def to_sqlite(path: Path, timeout_s: float = 900, log_path: Path | None = None, 
 
     Reuses an export at least as new as its report; otherwise imports (.qdstrm -> .nsys-rep, when only the
     .qdstrm exists) and exports. New files go to out_dir, else beside the input, else (read-only input
-    folder) to <tmp>/flashsight-nsys.
+    folder) to <tmp>/flashsight-nsys. Only finished files get their real names. The tools' log goes to
+    log_path when given (a job keeps it in its folder); otherwise to a temporary file, quoted in the error when
+    a step fails and removed either way: a failed parse leaves nothing beside the input.
     """
     path = Path(path)
     if path.suffix == ".sqlite":
@@ -66,13 +68,25 @@ def to_sqlite(path: Path, timeout_s: float = 900, log_path: Path | None = None, 
         if sqlite.is_file() and sqlite.stat().st_mtime >= source.stat().st_mtime:
             return sqlite
     sqlite = dest / f"{stem.name}.sqlite"
-    log_path = log_path or dest / f"{stem.name}.export.log"
-    with ending_new_agents():
+    with _tool_log(log_path) as log, ending_new_agents():
         if not rep.is_file():
             rep = dest / f"{stem.name}.nsys-rep"
-            _import_qdstrm(qdstrm, rep, timeout_s, log_path)
-        _export_sqlite(rep, sqlite, timeout_s, log_path)
+            _import_qdstrm(qdstrm, rep, timeout_s, log)
+        _export_sqlite(rep, sqlite, timeout_s, log)
     return sqlite
+
+
+@contextmanager
+def _tool_log(log_path: Path | None):
+    """The given log path, or a temporary one removed afterwards."""
+    if log_path is not None:
+        yield Path(log_path)
+        return
+    with tempfile.TemporaryDirectory(prefix="flashsight-nsys-log-") as tmp:
+        yield Path(tmp) / _TEMP_LOG
+
+
+_TEMP_LOG = "flashsight-temporary-export.log"
 
 
 def _writable_dir(folder: Path) -> Path:
@@ -85,9 +99,14 @@ def _writable_dir(folder: Path) -> Path:
 
 def _import_qdstrm(qdstrm: Path, rep: Path, timeout_s: float, log_path: Path) -> None:
     importer = tools.require_importer()
-    done = procs.run_logged([importer, "-i", str(qdstrm), "-o", str(rep), "-f"], log_path, timeout_s=timeout_s)
-    if not done.ok or not rep.is_file():
-        raise _tool_failure(f"QdstrmImporter on {qdstrm}", done, log_path, hint="a truncated or foreign .qdstrm?")
+    tmp = rep.with_name(f".{rep.stem}.{os.getpid()}.tmp.nsys-rep")  # no half report under the real name
+    try:
+        done = procs.run_logged([importer, "-i", str(qdstrm), "-o", str(tmp), "-f"], log_path, timeout_s=timeout_s)
+        if not done.ok or not tmp.is_file():
+            raise _tool_failure(f"QdstrmImporter on {qdstrm}", done, log_path, hint="a truncated or foreign .qdstrm?")
+        os.replace(tmp, rep)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _export_sqlite(rep: Path, sqlite: Path, timeout_s: float, log_path: Path) -> None:
@@ -107,7 +126,8 @@ def _tool_failure(what: str, done: procs.Completed, log_path: Path, hint: str) -
     # The tool's last words, on one line (progress bars use carriage returns).
     lines = [ln.strip() for ln in done.log_tail(8).replace("\r", "\n").splitlines() if ln.strip()]
     detail = f": {lines[-1][:300]}" if lines else ""
-    return ToolError(f"{what} failed ({done.describe_failure()}; {hint}; log {log_path}){detail}")
+    kept = f"; log {log_path}" if log_path.name != _TEMP_LOG else ""  # a temporary log is gone by the time it is read
+    return ToolError(f"{what} failed ({done.describe_failure()}; {hint}{kept}){detail}")
 
 
 # --- left-behind agents ------------------------------------------------------------------------------------
@@ -207,5 +227,13 @@ class Nsys(Profiler):
     def read(self, job_dir):
         from flashsight.parsers.nsys_sqlite import read_nsys
 
-        sqlite = to_sqlite(self.artifact(job_dir))
+        artifact = self.artifact(job_dir)
+        sqlite = to_sqlite(artifact, log_path=Path(job_dir) / f"{REPORT_STEM}.export.log")
         return read_nsys(sqlite), [sqlite]
+
+    def warnings(self, rows: dict[str, int], job_dir: Path) -> list[str]:
+        if rows.get("nvtx_ranges", 1) > 0:
+            return []
+        from flashsight.parsers import NO_NVTX_WARNING
+
+        return [f"nsys recorded {NO_NVTX_WARNING}"]
