@@ -88,9 +88,8 @@ def load(path: str | Path | Iterable[str | Path]) -> Run:
     if not isinstance(path, (str, Path)):
         return _combine([load(p) for p in path])
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if path.is_file():
+    _require_exists(path)
+    if not path.is_dir():  # a capture; parse says what else it may be (a FIFO, a device)
         return parse([path])
     jobs = _load_jobs(path)
     tables = {p.name.removesuffix(".parquet"): p for p in sorted(path.glob("*.parquet"))
@@ -192,6 +191,19 @@ def _writable_staging(out: Path, staging_dir) -> Path:
         raise InputError(f"{out}: cannot write there ({exc.strerror or exc}: {where})") from None
 
 
+def _require_exists(path: Path) -> None:
+    """InputError for a path that is not there, saying why (a dangling link or a loop is not 'no such file')."""
+    import os
+
+    if path.exists():
+        return
+    if os.path.lexists(path):
+        from flashsight.parsers.input_file import check_input_file
+
+        check_input_file(path)
+    raise InputError(f"{path}: no such file or folder")
+
+
 def _load_jobs(path: Path) -> pd.DataFrame | None:
     if (path / f"{JOBS_TABLE}.parquet").exists():
         jobs = _read_parquet(path / f"{JOBS_TABLE}.parquet")
@@ -261,9 +273,8 @@ def stall_tables(target: Path) -> list[tuple[str, dict[str, pd.DataFrame]]]:
     from flashsight.parsers.ncu_report import read_ncu
 
     target = Path(target)
-    if not target.exists():
-        raise InputError(f"{target}: no such file or folder")
-    if target.is_file():
+    _require_exists(target)
+    if not target.is_dir():
         return [(target.name, read_ncu(target))]
     if any((target / f"{name}.parquet").exists() for name in ("warp_stalls", "ncu_kernels")):
         run = load(target)

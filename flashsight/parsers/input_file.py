@@ -27,9 +27,11 @@ def check_input_file(path: Path, what: str = "a capture") -> os.stat_result:
     try:
         st = os.stat(path)
     except OSError as exc:
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            raise InputError(f"{path}: a symlink to {os.readlink(path)}, which does not exist") from None
         raise InputError(f"{path}: {_ERRNO.get(exc.errno, exc.strerror or str(exc))}") from None
     if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        kind = next((name for test, name in _KINDS if test(st.st_mode)), "something other than a regular file")
         hint = " (give the .sqlite/.nsys-rep/.ncu-rep/.csv)" if stat.S_ISDIR(st.st_mode) else ""
         raise InputError(f"{path}: is {kind}, not {what}{hint}")
     if not os.access(path, os.R_OK):
