@@ -10,10 +10,11 @@ header version 7; other layouts are not judged):
     a result (one profiled kernel) holds one field-13 entry per metric instance, whose field 1 is the metric id:
     its distinct ids are the metrics ncu_report lists for that kernel
     a source block (a kernel's module) comes just before the result that first uses it, and the session
-    records (device, versions, command line) follow the first result
+    records follow the first result: one block each, its field 3 holding field 6 (the device), 8 (three
+    versions), 5, 4 (the system) and 11 (the command line), in that order
 
 So a file whose blocks do not end exactly at its end, a payload its entries do not fill, malformed protobuf,
-a report that ends on a source block or has no session record after its first result, is cut or damaged.
+a report that ends on a source block or lacks a session record after its first result, is cut or damaged.
 A cut exactly between two later kernels cannot be told from a shorter report: the kernel count says it.
 """
 
@@ -27,6 +28,7 @@ from flashsight.errors import InputError
 
 _LAYOUT_V7 = b"\x08\x07"  # the file header of every ncu 2025.3 report
 _METRIC_FIELD = 13
+_SESSION_RECORDS = {4, 5, 6, 8, 11}  # what the session blocks after the first result hold (see above)
 
 
 def _varint(buf, i: int) -> tuple[int, int]:
@@ -103,6 +105,7 @@ def report_layout(path: Path) -> list[int] | None:
 def _blocks(path: Path, m, pos: int, size: int) -> list[int]:
     counts: list[int] = []
     kinds: list[str] = []  # S: source, R: result(s), M: session record
+    session: set[int] = set()  # the records after the first result
     while pos < size:
         at = pos
         if pos + 4 > size:
@@ -139,9 +142,16 @@ def _blocks(path: Path, m, pos: int, size: int) -> list[int]:
         if q != end:
             raise _damaged(path, at, f"{end - q:,} bytes of its payload belong to no entry")
         kinds.append("R" if results else ("S" if sources else ("M" if 3 in header else "?")))
+        if kinds[-1] == "M" and "R" in kinds:
+            s, n = header[3]
+            try:
+                session.update(f for f, _, _ in _fields(m, s, s + n))
+            except (ValueError, IndexError):
+                raise _damaged(path, at, "its session record is not readable") from None
         pos = end
-    if "R" in kinds and "M" not in kinds[kinds.index("R"):]:
-        raise InputError(f"{path}: truncated Nsight Compute report (cut after its first kernel, before the "
+    if "R" in kinds and not _SESSION_RECORDS <= session:
+        where = "before" if not session else "inside"
+        raise InputError(f"{path}: truncated Nsight Compute report (cut after its first kernel, {where} the "
                          f"session records ncu writes next)")
     if kinds and kinds[-1] == "S":
         raise InputError(f"{path}: truncated Nsight Compute report (it ends with a kernel's source, not the kernel)")

@@ -71,6 +71,7 @@ def _load(path: Path):
 
 
 IN_PROCESS_ENV = "FLASHSIGHT_NCU_IN_PROCESS"  # "1": read reports in this process (faster; for one report only)
+READ_TIMEOUT_ENV = "FLASHSIGHT_NCU_READ_TIMEOUT_S"  # seconds one report may take in its child (default 3600)
 
 
 def read_ncu_report_isolated(path: Path, expected: list[int] | None = None) -> dict[str, pd.DataFrame]:
@@ -89,8 +90,13 @@ def read_ncu_report_isolated(path: Path, expected: list[int] | None = None) -> d
     with tempfile.TemporaryDirectory(prefix="flashsight-ncu-") as tmp:
         out = Path(tmp) / "tables.pickle"
         argv = [sys.executable, "-m", "flashsight.parsers.ncu_report", str(path), str(out), json.dumps(expected)]
-        done = subprocess.run(argv,
-                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        timeout_s = float(os.environ.get(READ_TIMEOUT_ENV) or 3600)
+        try:
+            done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise InputError(f"{path}: the ncu_report module did not finish reading it in {timeout_s:g} s "
+                             f"(a damaged report? {READ_TIMEOUT_ENV} sets the limit)") from None
         if done.returncode == 0 and out.is_file():
             with open(out, "rb") as f:
                 outcome = pickle.load(f)
