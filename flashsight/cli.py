@@ -210,6 +210,7 @@ def parse(inputs: tuple[Path, ...], out: Path, formats: tuple[str, ...]) -> None
         if note.level == "warning":
             click.echo(f"flashsight: warning: {note}", err=True)
     for path, reason in outcome.failures.items():
+        reason = _one_line(reason)
         click.echo(f"flashsight: error: {reason}" if path in reason else f"flashsight: error: {path}: {reason}",
                    err=True)
     if outcome.failures:

@@ -126,7 +126,8 @@ def check_structure(export) -> None:
     except _ERRORS as exc:
         raise _damaged(export.path, exc) from None
     if rows != [("ok",)]:
-        raise InputError(f"{export.path}: corrupt SQLite file (its structure check says: {rows[0][0]})")
+        said = " ".join(str(rows[0][0]).replace("*** in database main ***", "").split())
+        raise InputError(f"{export.path}: corrupt SQLite file (its structure check says: {said})")
 
 
 # --- 3. values --------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def damaged(path, exc: Exception, what: str = "corrupt or truncated nsys export"
     """The one-line InputError for an SQLite error or undecodable text met while reading `path`."""
     if isinstance(exc, UnicodeDecodeError):
         return InputError(f"{path}: {what} (it holds text that is not UTF-8)")
-    return InputError(f"{path}: {what} ({exc})")
+    return InputError(f"{path}: {what} ({' '.join(str(exc).split())})")
 # Tables whose presence makes an SQLite file an nsys export (with StringIds).
 _NSYS_TABLES = {"NVTX_EVENTS", "CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_RUNTIME", "TARGET_INFO_GPU"}
 
