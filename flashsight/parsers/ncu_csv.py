@@ -321,6 +321,7 @@ def read_details(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
     is_metric = body["Metric Name"] != ""
     m = body[is_metric]
+    _check_last_kernel_whole(path, m)
     base = [to_base_unit(u) for u in m["Metric Unit"]]
     labels = details_label_map()
     details = pd.DataFrame({
@@ -343,6 +344,21 @@ def read_details(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         "speedup_pct": numbers(r["Estimated Speedup"]).to_numpy(),
     })
     return identity, details, rules
+
+
+def _check_last_kernel_whole(path: Path, metric_rows: pd.DataFrame) -> None:
+    """Every kernel of a details page lists the same sections and metrics in the same order; a last kernel
+    whose list stops early (a strict prefix of the first kernel's) is a page cut short at a row end."""
+    ids = metric_rows["ID"].drop_duplicates()
+    if len(ids) < 2:
+        return
+    def labels(kernel):
+        rows = metric_rows[metric_rows["ID"] == kernel]
+        return list(zip(rows["Section Name"], rows["Metric Name"]))
+    first, last = labels(ids.iloc[0]), labels(ids.iloc[-1])
+    if len(last) < len(first) and last == first[:len(last)]:
+        raise InputError(f"{path}: truncated ncu details CSV (its last kernel, ID {ids.iloc[-1]}, has {len(last)} "
+                         f"of the {len(first)} metric rows the first kernel has)")
 
 
 # ---------------------------------------------------------------------------------------------------- source
