@@ -94,6 +94,24 @@ def _lines_after_banners(path: Path) -> tuple[int, str]:
     return skipped, ""
 
 
+def _check_text(path: Path) -> None:
+    """ncu writes its pages as UTF-8 text: NUL bytes or undecodable bytes are damage, not a cell to guess."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise InputError(f"{path}: not an ncu CSV export (NUL bytes on line {line}: binary data or a damaged copy)")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}): a damaged copy, or "
+                         "not written by ncu") from None
+
+
 def sniff_page(path: Path) -> str:
     """'raw', 'details' or 'source'; InputError for a CSV that is none of ncu's pages."""
     _, first = _lines_after_banners(path)
@@ -118,6 +136,7 @@ def read_ncu_csv(path: Path) -> dict[str, pd.DataFrame]:
     from flashsight.parsers.ncu_tables import assemble
 
     path = Path(path)
+    _check_text(path)
     page = sniff_page(path)
     if page == "raw":
         identity, metrics = read_raw(path)
@@ -143,11 +162,24 @@ def _read_cells(path: Path) -> pd.DataFrame:
         if "EOF inside string" in reason:
             raise InputError(f"{path}: truncated ncu CSV (it ends inside a quoted cell)") from None
         raise InputError(f"{path}: unreadable ncu CSV ({reason})") from None
-    # every cell of a complete page is a string (maybe ''); a missing one means a row was cut short
-    short = cells.isna().any(axis=1)
-    if short.any():
-        raise InputError(f"{path}: truncated ncu CSV (row {int(short.idxmax()) + 1 + skipped} has too few fields)")
     return cells
+
+
+def _check_row_widths(path: Path, least: int) -> None:
+    """Every row has at least `least` fields (a raw page: all of the header's; a details page: up to its Metric
+    Value, since ncu ends metric rows there). pandas fills a short row with '' (a row cut between two cells
+    would pass as a kernel with empty metrics), so the rows are counted here."""
+    skipped, _ = _lines_after_banners(path)
+    try:
+        with open(path, encoding=ENCODING, errors="replace", newline="") as f:
+            for _ in range(skipped):
+                f.readline()
+            for number, row in enumerate(csv.reader(f, strict=True), start=1 + skipped):
+                if row and len(row) < least:
+                    raise InputError(f"{path}: truncated ncu CSV (row {number} has {len(row)} fields, fewer than "
+                                     f"the {least} it needs)")
+    except csv.Error as exc:
+        raise InputError(f"{path}: unreadable ncu CSV ({exc})") from None
 
 
 def _nvtx_column(columns: list[str], marker: str) -> str | None:
@@ -165,6 +197,7 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if missing:
         raise InputError(f"{path}: ncu raw CSV without column(s) {', '.join(missing)}")
     _check_units_row(path, names, units)
+    _check_row_widths(path, len(names))
     body = cells.iloc[2:].reset_index(drop=True)
     body.columns = names
     if body.empty:
@@ -172,11 +205,14 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     kernel_ids = _kernel_ids(path, body["ID"], "raw")
     identity = _identity(body, names, kernel_ids)
 
-    first_metric = names.index("CC") + 1 if "CC" in names else len(ID_COLUMNS)
-    metric_names = names[first_metric:]
+    # every column but the ID and NVTX ones is a metric (by name: a page without one of the ID columns
+    # must not shift the metrics by one)
+    nvtx = {_nvtx_column(names, _PUSH_POP), _nvtx_column(names, _START_END)}
+    where = [i for i, n in enumerate(names) if n not in ID_COLUMNS and n not in nvtx]
+    metric_names = [names[i] for i in where]
     n_kernels, n_metrics = len(body), len(metric_names)
-    texts = body.iloc[:, first_metric:].to_numpy(dtype=object).reshape(-1)  # kernel-major, like the rows
-    base = [to_base_unit(u) for u in units[first_metric:]]
+    texts = body.iloc[:, where].to_numpy(dtype=object).reshape(-1)  # kernel-major, like the rows
+    base = [to_base_unit(units[i]) for i in where]
     factors = np.tile(np.array([b[1] for b in base], dtype="float64"), n_kernels)
     metrics = pd.DataFrame({
         "kernel_id": np.repeat(identity["kernel_id"].to_numpy(), n_metrics),
@@ -315,6 +351,7 @@ def read_details(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     body.columns = names
     if body.empty:
         raise InputError(f"{path}: ncu details CSV without any metric row (only its header)")
+    _check_row_widths(path, names.index("Metric Value") + 1)
     body["ID"] = _kernel_ids(path, body["ID"], "details")
     firsts = body.drop_duplicates("ID").reset_index(drop=True)
     identity = _identity(firsts, names, firsts["ID"])
@@ -408,10 +445,17 @@ def read_source(path: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+SASS_ALIGN = 128  # a kernel's SASS is padded with NOPs to this many bytes: a listing ends on the boundary
+
+
 def _source_block(path: Path, block: int, name: str, header: list[str], body: list[list[str]]) -> pd.DataFrame:
     df = pd.DataFrame(body, columns=header[: len(body[0])] if body else header, dtype=str)
     if "Address" not in df.columns or "Source" not in df.columns:
         raise InputError(f"{path}: source page without Address/Source columns (export with --print-source sass)")
+    addresses = [int(a, 16) for a in df["Address"] if a.startswith("0x")]
+    if addresses and (addresses[-1] + 16 - addresses[0]) % SASS_ALIGN:
+        raise InputError(f"{path}: truncated ncu source CSV (the SASS of {short_kernel_name(name)} stops at "
+                         f"{addresses[-1]:#x}, inside its function: a cut page)")
     out = pd.DataFrame({
         "kernel_id": pd.array([None] * len(df), dtype="Int64"),  # the page carries no ID
         "name": name,

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fuzz.harness import RESULTS
 
-VERDICTS = ("refused", "same", "told", "warned")
+VERDICTS = ("refused", "same", "shorter", "warned")
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +46,11 @@ def pytest_terminal_summary(terminalreporter):
         totals.update({k: v for k, v in row.items()})
     tr.write_line(f"{'total':<28}{totals['cases']:>6}" + "".join(f"{totals[v]:>10}" for v in (*VERDICTS, "violation"))
                   + f"{totals['seconds']:>9.1f}")
-    tr.write_line("refused: one-line error, nothing written; same: exit 0, every table as undamaged; told: a cut no "
-                  "format can tell, kernel count said; warned: exit 0 with a warning naming the loss")
+    tr.write_line("refused: one-line error naming the input, nothing written | same: exit 0, every table as "
+                  "undamaged | shorter: exit 0 with exactly the rows of a well-formed shorter capture no format "
+                  "can tell from a cut one, kernel count said | warned: exit 0, a warning names the loss")
     if os.environ.get("FLASHSIGHT_FUZZ_SUMMARY"):
+        cases = [{"class": r.klass, "case": r.case, "verdict": r.verdict, "detail": r.detail,
+                  "seconds": round(r.seconds, 2)} for r in RESULTS]
         with open(os.environ["FLASHSIGHT_FUZZ_SUMMARY"], "w") as f:
-            json.dump(table, f, indent=2)
+            json.dump({"by_class": table, "cases": cases}, f, indent=2)

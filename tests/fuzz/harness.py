@@ -5,9 +5,9 @@ endless read or a blocking open is a hang, not a stuck test run). What it may do
   refused   non-zero exit, every line `flashsight: error: ...` naming the input, and no --out folder
   same      exit 0, every table with the undamaged capture's row count
   warned    exit 0 with a `flashsight: warning:` naming what is missing (a capture without NVTX ranges)
-  told      exit 0 with fewer rows where no format can tell a cut from a shorter capture (a report cut exactly
-            between two kernels, a CSV page cut at a row end): the rows are the first ones of the undamaged
-            capture and the kernel count is said
+  shorter   exit 0 with exactly the rows of a well-formed shorter capture, which no format can tell from a
+            cut one (a report cut exactly between two kernels, a raw page cut at a row end or without one
+            metric column): the rows present are the undamaged ones, and the kernel count is said
 Anything else is a violation: a traceback, a hang, a multi-line or anonymous error, a partial --out, or exit 0
 with rows missing or invented.
 """
@@ -51,7 +51,7 @@ def deadline(seconds: float = DEADLINE_S):
 class Outcome:
     klass: str
     case: str
-    verdict: str  # refused | same | warned | told | violation: ...
+    verdict: str  # refused | same | warned | shorter | violation: ...
     seconds: float
     detail: str = ""
 
@@ -89,10 +89,10 @@ def table_rows(folder: Path) -> dict[str, int]:
 
 
 def judge(ran: Ran, *, named: str, baseline: dict[str, int] | None, out: Path | None,
-          told: dict[str, int] | None = None, warned: tuple[str, ...] = ()) -> tuple[str, str]:
-    """(verdict, detail). named: what every error line must mention (the input). told: the rows a shorter
-    capture of the first kernels would have, when the case is a cut no format can tell; warned: tables a
-    warning may excuse (e.g. nvtx_ranges of a capture whose NVTX table is gone)."""
+          shorter: dict[str, int] | None = None, warned: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(verdict, detail). named: what every error line must mention (the input). shorter: the rows of the
+    well-formed shorter capture this case also is, when no format can tell it from a damaged one; warned:
+    tables a warning may excuse (e.g. nvtx_ranges of a capture whose NVTX table is gone)."""
     if isinstance(ran.exception, Hang):
         return "violation: hang", str(ran.exception)
     if ran.exception is not None or "Traceback" in ran.output:
@@ -112,8 +112,9 @@ def judge(ran: Ran, *, named: str, baseline: dict[str, int] | None, out: Path | 
         return "same", ""
     if ran.rows == baseline:
         return "same", ""
-    if told is not None and ran.rows == told and any(" ncu kernel" in ln or " GPU kernels" in ln for ln in lines):
-        return "told", f"{ran.rows}"
+    if shorter is not None and ran.rows == shorter and any(" ncu kernel" in ln or " GPU kernels" in ln
+                                                           for ln in lines):
+        return "shorter", f"{ran.rows}"
     warnings = [ln for ln in lines if ln.startswith("flashsight: warning: ") and named in ln]
     differing = {t for t in set(ran.rows) | set(baseline) if ran.rows.get(t) != baseline.get(t)}
     if warnings and differing and differing <= set(warned):

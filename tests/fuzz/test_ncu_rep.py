@@ -45,5 +45,5 @@ def test_damaged_report(tmp_path, klass, name, case, make):
     rows, by_kernel = baseline(name)
     path, out, ran = parse_bytes(tmp_path, name, make(data(name)))
     kernels = sorted(set(by_kernel["ncu_kernels"]))
-    told = rows_of_kernels(by_kernel, kernels[:-1]) if len(kernels) > 1 else None  # a cut between kernels
-    check(klass, f"{name}:{case}", ran, named=str(path), baseline=rows, out=out, told=told)
+    shorter = rows_of_kernels(by_kernel, kernels[:-1]) if len(kernels) > 1 else None  # cut between kernels
+    check(klass, f"{name}:{case}", ran, named=str(path), baseline=rows, out=out, shorter=shorter)

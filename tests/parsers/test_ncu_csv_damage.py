@@ -102,3 +102,25 @@ def test_a_source_page_row_of_the_wrong_shape(tmp_path):
     (tmp_path / "quote.csv").write_text(text[:5000] + '"unclosed')
     with pytest.raises(InputError):
         read_ncu(tmp_path / "quote.csv")
+
+
+def test_a_raw_page_cut_between_two_cells(tmp_path):
+    """Found by the fuzz suite: pandas fills a row cut after a closing quote with '' cells, so the cut kernel
+    read as a kernel with most metrics empty."""
+    text = ncu_file("dec_raw.csv").read_text()
+    last_row = text.rindex("\n", 0, len(text) - 1) + 1
+    cut = text.index('",', last_row + 5_000) + 2  # just after a cell, in the middle of the last kernel's row
+    (tmp_path / "cut.csv").write_text(text[:cut])
+    _refused(tmp_path / "cut.csv", "truncated ncu CSV (row 4 has ")
+
+
+def test_a_details_page_cut_inside_its_last_kernel(tmp_path):
+    lines = ncu_file("ncsv_details.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "cut.csv").write_text("".join(lines[:-40]))  # a row end inside kernel 5's rows
+    _refused(tmp_path / "cut.csv", "truncated ncu details CSV (its last kernel, ID 5, has ")
+
+
+def test_a_source_page_cut_at_a_row_end(tmp_path):
+    lines = ncu_file("ncsv_source_rms.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "cut.csv").write_text("".join(lines[:-7]))
+    _refused(tmp_path / "cut.csv", "truncated ncu source CSV (the SASS of FusedAddRMSNormKernel stops at ")
