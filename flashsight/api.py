@@ -192,16 +192,23 @@ def _writable_staging(out: Path, staging_dir) -> Path:
 
 
 def _require_exists(path: Path) -> None:
-    """InputError for a path that is not there, saying why (a dangling link or a loop is not 'no such file')."""
+    """InputError for a path that is not there, saying why (a dangling link, a loop or a name too long is not
+    'no such file')."""
+    import errno
     import os
 
-    if path.exists():
-        return
-    if os.path.lexists(path):
-        from flashsight.parsers.input_file import check_input_file
+    from flashsight.parsers.input_file import check_input_file
 
-        check_input_file(path)
-    raise InputError(f"{path}: no such file or folder")
+    try:
+        os.stat(path)
+        return
+    except FileNotFoundError:
+        if not os.path.lexists(path):
+            raise InputError(f"{path}: no such file or folder") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            raise InputError(f"{path}: a component of the path is not a folder") from None
+    check_input_file(path)  # raises, naming what the path is
 
 
 def _load_jobs(path: Path) -> pd.DataFrame | None:

@@ -43,6 +43,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 MAX_JOBS = 10_000  # a larger sweep needs --max-jobs: a 10^7 grid is a typo more often than a plan
 MAX_VALUE_CHARS = 4_096  # a string parameter value; params reach the workload as one environment variable
 MAX_RETRIES = 100
+MAX_PLAN_BYTES = 16 << 20
 MAX_TIMEOUT_S = 30 * 24 * 3600.0
 
 
@@ -84,7 +85,9 @@ def load_plan(path: Path | None, max_jobs: int | None = MAX_JOBS) -> Plan:
     from flashsight.parsers.input_file import check_input_file
 
     path = Path(path) if path is not None else DEFAULT_PLAN
-    check_input_file(path, "a plan file")  # a FIFO would block the read forever
+    size = check_input_file(path, "a plan file").st_size  # a FIFO would block the read forever
+    if size > MAX_PLAN_BYTES:
+        raise InputError(f"{path}: {size:,} bytes is too big for a plan (at most {MAX_PLAN_BYTES:,}): is it one?")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -113,6 +116,8 @@ def parse_plan(text: str, path: Path, base_dir: Path | None = None, max_jobs: in
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path}: arrays or tables nested too deeply to be a plan") from None
     where = str(path)
     _no_unknown(doc, {"sweep", "jobs"}, where)
     sweep = _table(doc.get("sweep", {}), f"{where}: [sweep]")

@@ -95,21 +95,32 @@ def _lines_after_banners(path: Path) -> tuple[int, str]:
 
 
 def _check_text(path: Path) -> None:
-    """ncu writes its pages as UTF-8 text: NUL bytes or undecodable bytes are damage, not a cell to guess."""
+    """ncu writes its pages as UTF-8 text: NUL bytes or undecodable bytes are damage, not a cell to guess.
+    Read in chunks, so a huge binary file (a sparse image named .csv) is refused at its first NUL."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newline, line = b"\n", 1
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                nul = chunk.find(b"\x00")
+                if nul >= 0:
+                    where = line + chunk.count(newline, 0, nul)
+                    raise InputError(f"{path}: not an ncu CSV export (NUL bytes on line {where}: binary data or a "
+                                     "damaged copy)")
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    where = line + chunk.count(newline, 0, exc.start)
+                    raise InputError(f"{path}: not UTF-8 text (byte 0x{chunk[exc.start]:02x} on line {where}): a "
+                                     "damaged copy, or not written by ncu") from None
+                line += chunk.count(newline)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text (it ends inside a character): a cut or damaged copy") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        line = raw.count(b"\n", 0, nul) + 1
-        raise InputError(f"{path}: not an ncu CSV export (NUL bytes on line {line}: binary data or a damaged copy)")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}): a damaged copy, or "
-                         "not written by ncu") from None
 
 
 def sniff_page(path: Path) -> str:
