@@ -214,6 +214,7 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if body.empty:
         raise InputError(f"{path}: ncu raw CSV without any kernel row (only its header and units)")
     kernel_ids = _kernel_ids(path, body["ID"], "raw")
+    _check_names(path, body, kernel_ids)
     identity = _identity(body, names, kernel_ids)
 
     # every column but the ID and NVTX ones is a metric (by name: a page without one of the ID columns
@@ -244,6 +245,14 @@ def _check_units_row(path: Path, names: list[str], units: list[str]) -> None:
     for name, unit in zip(names, units):
         if unit.strip() and not numbers(pd.Series([unit])).isna().all():
             raise InputError(f"{path}: ncu raw CSV without its units row (row 2 gives {name} the unit {unit!r})")
+
+
+def _check_names(path: Path, body: pd.DataFrame, kernel_ids: pd.Series) -> None:
+    """ncu names every kernel it profiled: an empty name is a damaged or hand-edited page."""
+    empty = body["Kernel Name"].str.strip() == ""
+    if empty.any():
+        raise InputError(f"{path}: kernel ID {int(kernel_ids[empty].iloc[0])} has no Kernel Name "
+                         "(a damaged or hand-edited page)")
 
 
 def _kernel_ids(path: Path, column: pd.Series, page: str) -> pd.Series:
@@ -364,6 +373,7 @@ def read_details(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         raise InputError(f"{path}: ncu details CSV without any metric row (only its header)")
     _check_row_widths(path, names.index("Metric Value") + 1)
     body["ID"] = _kernel_ids(path, body["ID"], "details")
+    _check_names(path, body, body["ID"])
     firsts = body.drop_duplicates("ID").reset_index(drop=True)
     identity = _identity(firsts, names, firsts["ID"])
 

@@ -72,6 +72,8 @@ def _cases():
         for k, text in enumerate(CELLS):
             column = ("gpu__time_duration.sum", "ID", "launch__registers_per_thread")[k % 3]
             yield "csv hostile cell", name, f"{column}={text!r}", _cell(name, 2 + k % 2, column, text)
+    for name in ("dec_raw.csv", "details.csv"):
+        yield "csv hostile cell", name, "Kernel Name=''", _cell(name, 2, "Kernel Name", "")
     for column in ("Section Name", "Metric Name", "Metric Unit", "Metric Value", "Rule Name", "ID", "Kernel Name"):
         yield "csv dropped column", "details.csv", column, _without_column("details.csv", column)
     for k, text in enumerate(CELLS[:6]):
