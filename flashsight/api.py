@@ -134,12 +134,13 @@ def parse_into(paths: Iterable[str | Path], out: str | Path, formats=("parquet",
     from flashsight.profilers import read_captures
 
     out = _table_folder(Path(out))
+    _probe_writable(out, staging_dir)  # before a long read: a folder we cannot write fails now
+    notes: list = []
+    tables, failures = read_captures([Path(p) for p in paths], notes=notes)
+    if failures or not tables:
+        return ParseOutcome(tables, failures, notes, [])
     staged = _writable_staging(out, staging_dir)
     try:
-        notes: list = []
-        tables, failures = read_captures([Path(p) for p in paths], notes=notes)
-        if failures or not tables:
-            return ParseOutcome(tables, failures, notes, [])
         try:
             written = write_tables(tables, staged, formats)
             replace_table_dir(staged, out)
@@ -180,6 +181,21 @@ def _table_folder(out: Path) -> Path:
         raise InputError(f"{out}: --out holds more than tables ({', '.join(foreign[:3])}"
                          f"{', ...' if len(foreign) > 3 else ''}); parse replaces the whole folder: give a new one")
     return out
+
+
+def _probe_writable(out: Path, staging_dir) -> None:
+    """Can a folder be made where `out` goes? Tried in its nearest existing ancestor, leaving nothing behind."""
+    import os
+
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"{out}: cannot write there ({ancestor} is not a folder)")
+    try:
+        os.rmdir(staging_dir(ancestor / out.name))
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write there ({exc.strerror or exc}: {ancestor})") from None
 
 
 def _writable_staging(out: Path, staging_dir) -> Path:

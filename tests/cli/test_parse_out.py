@@ -123,3 +123,10 @@ def test_files_follow_the_umask_and_json_is_json(tmp_path):
     lines = (out / "ncu_kernels.jsonl").read_text().splitlines()
     assert [json.loads(line)["kernel_id"] for line in lines] == [0, 1]
     assert len(pd.read_parquet(out / "ncu_kernels.parquet")) == 2
+
+
+def test_a_failed_parse_creates_no_folder(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ID,Kernel Name\n")
+    result = run("parse", bad, "--out", tmp_path / "a" / "b")
+    assert result.exit_code == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
