@@ -21,6 +21,7 @@ import urllib.parse
 from pathlib import Path
 
 from flashsight.errors import InputError
+from flashsight.parsers.nsys_export import SQLITE_ERRORS, damaged
 
 KERNEL, MEMCPY, MEMSET, RUNTIME, NVTX = ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_MEMCPY",
                                           "CUPTI_ACTIVITY_KIND_MEMSET", "CUPTI_ACTIVITY_KIND_RUNTIME", "NVTX_EVENTS")
@@ -46,7 +47,6 @@ REQUIRED = {KERNEL: ("start", "end", "demangledName"), MEMCPY: ("start", "end", 
             MEMSET: ("start", "end", "bytes"), RUNTIME: ("start", "end", "nameId"), NVTX: ("start", "eventType"),
             "StringIds": ("id", "value")}
 _SQL_TYPE = {INT: "'integer'", TEXT: "'text'"}
-_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
 
 
 # --- 1. the file --------------------------------------------------------------------------------------------
@@ -95,10 +95,14 @@ def connect_read_only(path: Path, header: bytes) -> sqlite3.Connection:
     try:
         if header[18:20] == b"\x02\x02" and wal.is_file() and wal.stat().st_size > 0:
             tmp = tempfile.mkdtemp(prefix="flashsight-sqlite-")
-            shutil.copy(path, os.path.join(tmp, "export.sqlite"))
-            shutil.copy(wal, os.path.join(tmp, "export.sqlite-wal"))
-            conn = sqlite3.connect(_uri(Path(tmp) / "export.sqlite", "mode=ro"), uri=True, check_same_thread=False,
-                                   factory=_PrivateCopy)
+            try:
+                shutil.copy(path, os.path.join(tmp, "export.sqlite"))
+                shutil.copy(wal, os.path.join(tmp, "export.sqlite-wal"))
+                conn = sqlite3.connect(_uri(Path(tmp) / "export.sqlite", "mode=ro"), uri=True,
+                                       check_same_thread=False, factory=_PrivateCopy)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
             conn.copy_dir = tmp
         else:
             conn = sqlite3.connect(_uri(path.resolve(), "mode=ro&immutable=1"), uri=True, check_same_thread=False)
@@ -106,12 +110,6 @@ def connect_read_only(path: Path, header: bytes) -> sqlite3.Connection:
         return conn
     except (sqlite3.DatabaseError, OSError) as exc:
         raise InputError(f"{path}: cannot open it as SQLite ({exc})") from None
-
-
-def _damaged(path, exc):
-    from flashsight.parsers.nsys_export import damaged
-
-    return damaged(path, exc)
 
 
 def _uri(path: Path, query: str) -> str:
@@ -132,8 +130,8 @@ def check_structure(export) -> None:
     for sql in checks:
         try:
             rows = export.conn.execute(sql).fetchall()
-        except _ERRORS as exc:
-            raise _damaged(export.path, exc) from None
+        except SQLITE_ERRORS as exc:
+            raise damaged(export.path, exc) from None
         if rows != [("ok",)]:
             said = " ".join(str(rows[0][0]).replace("*** in database main ***", "").split())
             raise InputError(f"{export.path}: corrupt SQLite file (its structure check says: {said})")
@@ -153,8 +151,7 @@ def check_values(export) -> None:
                              "is damaged or was edited")
         present = {c: rule for c, rule in rules.items() if export.has(table, c)}
         conditions = [_bad(c, rule) for c, rule in present.items()]
-        closed = table != NVTX or "end" in present
-        if "start" in present and "end" in present and closed:
+        if "start" in present and "end" in present:  # a closed record (NVTX: end NULL = never closed)
             conditions.append('("end" IS NOT NULL AND start IS NOT NULL AND "end" < start)')
         if not conditions:
             continue
@@ -162,8 +159,8 @@ def check_values(export) -> None:
         sql = f'SELECT rowid, {cols} FROM "{table}" WHERE {" OR ".join(conditions)} LIMIT 1'
         try:
             row = export.conn.execute(sql).fetchone()
-        except _ERRORS as exc:
-            raise _damaged(export.path, exc) from None
+        except SQLITE_ERRORS as exc:
+            raise damaged(export.path, exc) from None
         if row is not None:
             raise InputError(_describe(export.path, table, present, row))
 
@@ -215,8 +212,8 @@ def check_complete(export) -> None:
                 marks = ",".join("?" * len(names))
                 call = export.conn.execute(f"SELECT nameId FROM {RUNTIME} WHERE nameId IN ({marks}) LIMIT 1",
                                            list(names)).fetchone()
-        except _ERRORS as exc:
-            raise _damaged(path, exc) from None
+        except SQLITE_ERRORS as exc:
+            raise damaged(path, exc) from None
         if call is not None:
             raise InputError(f"{path}: {RUNTIME} has {names[call[0]]} calls but there is no {table} table: the "
                              "export is incomplete")
@@ -225,5 +222,5 @@ def check_complete(export) -> None:
 def _any_row(export, table: str) -> bool:
     try:
         return export.conn.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None
-    except _ERRORS as exc:
-        raise _damaged(export.path, exc) from None
+    except SQLITE_ERRORS as exc:
+        raise damaged(export.path, exc) from None

@@ -28,6 +28,8 @@ def damaged(path, exc: Exception, what: str = "corrupt or truncated nsys export"
     if isinstance(exc, UnicodeDecodeError):
         return InputError(f"{path}: {what} (it holds text that is not UTF-8)")
     return InputError(f"{path}: {what} ({' '.join(str(exc).split())})")
+
+
 # Tables whose presence makes an SQLite file an nsys export (with StringIds).
 _NSYS_TABLES = {"NVTX_EVENTS", "CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_RUNTIME", "TARGET_INFO_GPU"}
 
