@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install flashsight with its test tools and run the test suite. The README's first command; .ci/run calls it.
+# Install flashsight with its test tools, check the layer rules (lint-imports, contracts in pyproject.toml) and
+# run the test suite. The README's first command; .ci/run calls it.
 # Uses the active virtual environment, or makes .venv. As root on Debian it also installs Nsight Systems
 # (Debian's non-free nsight-systems 2022.4) so the tests can profile a real process with nsys.
 set -euo pipefail
@@ -16,4 +17,5 @@ else
   echo "note: nsys not found and not installable here (needs root on Debian bookworm): the live nsys test is skipped"
 fi
 python -m pip install -q --disable-pip-version-check -e '.[test]'
+lint-imports
 python -m pytest "$@"

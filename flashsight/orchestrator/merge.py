@@ -1,9 +1,9 @@
 """The sweep's outputs: jobs.parquet (one row per job of the plan) and each canonical table merged over all jobs.
 
 Merged tables carry `job_id`, `config_id`, `workload`, `tool` and every config parameter as columns, so any table can be
-grouped by config. A parameter whose name a table already uses gets a `param_` prefix in that table. Both are
-rebuilt from the per-job files (never appended to), so they are right after any interruption, and written
-atomically.
+grouped by config. A parameter whose name a table already uses or declares (schema/tables.py) gets a `param_`
+prefix in that table. Both are rebuilt from the per-job files (never appended to), so they are right after any
+interruption, and written atomically; write_table checks each against its declared schema.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ import pandas as pd
 from flashsight.host.files import write_table
 from flashsight.schema.config import config_id
 from flashsight.schema.layout import JOBS_TABLE
+from flashsight.schema.tables import declared_type
 
+
+def _param_column(table: str, name: str, taken) -> str:
+    return f"param_{name}" if name in taken or declared_type(table, name) is not None else name
 
 
 def _config_id(job: dict) -> str:
@@ -53,7 +57,7 @@ def write_jobs_table(jobs: list[dict], run_dir: Path) -> Path:
         "job_dir": pd.Series([j["job_dir"] for j in jobs], dtype="string"),
     })
     params = _params_frame(jobs)
-    params.columns = [c if c not in base.columns else f"param_{c}" for c in params.columns]
+    params.columns = [_param_column(JOBS_TABLE, c, base.columns) for c in params.columns]
     frame = pd.concat([base.iloc[:, :4], params, base.iloc[:, 4:]], axis=1)
     return write_table(frame, run_dir, JOBS_TABLE)
 
@@ -71,7 +75,7 @@ def write_merged_tables(jobs: list[dict], run_dir: Path) -> dict[str, int]:
             df = pd.read_parquet(path)
             ids = {"job_id": job["job_id"], "config_id": _config_id(job), "workload": job["workload"],
                    "tool": job["tool"]}
-            cfg = {(f"param_{k}" if k in df.columns or k in ids else k): v for k, v in json.loads(job["params"]).items()}
+            cfg = {_param_column(table, k, {*df.columns, *ids}): v for k, v in json.loads(job["params"]).items()}
             param_columns.setdefault(table, set()).update(cfg)
             front = pd.DataFrame({**ids, **cfg}, index=df.index)
             pieces.setdefault(table, []).append(pd.concat([front, df.drop(columns=[c for c in ids if c in df])], axis=1))

@@ -137,8 +137,9 @@ def _hot_table(hot: pd.DataFrame) -> Table:
     table.add_column("SASS", overflow="ellipsis", no_wrap=True, max_width=60)
     table.add_column("mostly", style="dim")
     for row in hot.itertuples():
-        cuda_file = getattr(row, "cuda_file", None)
-        where = f"{Path(cuda_file).name}:{row.cuda_line}" if cuda_file else f"{row.address:#x}"
+        cuda_file = getattr(row, "cuda_file", None)  # None, or NaN when read back from Parquet
+        where = f"{Path(cuda_file).name}:{row.cuda_line}" if isinstance(cuda_file, str) and cuda_file else \
+            f"{row.address:#x}"
         reason = REASONS.get(row.top_reason, (row.top_reason,))[0] if isinstance(row.top_reason, str) else "–"
         table.add_row(where, f"{row.samples:.0f} ({row.share_pct:.0f}%)", row.sass,
                       f"{reason} {_pct(row.top_reason_pct)}")
