@@ -18,8 +18,9 @@ import pandas as pd
 
 from flashsight.parsers.ncu_csv import to_base_unit
 from flashsight.parsers.ncu_report import read_ncu
+from tests import DATA as TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "ncu"
+DATA = TEST_DATA / "ncu"
 _TMP = Path(tempfile.mkdtemp(prefix="flashsight-ncu-tests-"))
 atexit.register(shutil.rmtree, _TMP, True)
 

@@ -93,7 +93,7 @@ class Ncu(Profiler):
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    """Print the argv shell-quoted (devtools/capture_ncu.sh uses it): ... -- TARGET..."""
+    """Print the argv shell-quoted, for scripts that run ncu themselves: ... -- TARGET..."""
     parser = argparse.ArgumentParser(prog="python -m flashsight.profilers.ncu")
     parser.add_argument("--stem", required=True, type=Path)
     parser.add_argument("--nvtx-include", action="append", default=[])

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from flashsight.cli import main
-from tests.sweep_support import (MARK_ENV, done_runs, fault_plan, jobs_table, ledger, marked_processes,
+from tests.orchestrator.sweep_support import (MARK_ENV, done_runs, fault_plan, jobs_table, ledger, marked_processes,
                                  sweep_process, wait_no_marked)
 
 JOB_COLUMNS = ["job_id", "config_id", "workload", "tool", "status", "attempts", "started_at", "duration_s", "error"]

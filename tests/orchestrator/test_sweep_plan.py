@@ -10,7 +10,8 @@ from flashsight.cli import main
 from flashsight.errors import InputError, ParamError
 from flashsight.orchestrator.plan import DEFAULT_PLAN, load_plan, parse_plan
 from flashsight.workloads import BUILTIN
-from tests.sweep_support import FAULT
+from tests import ROOT
+from tests.orchestrator.sweep_support import FAULT
 
 PLAN = """
 [sweep]
@@ -79,7 +80,7 @@ def test_default_plan_is_the_study_grid_of_every_builtin_workload():
 
 
 def test_device_plan_is_a_part_of_the_default_plan():
-    device = load_plan(Path(__file__).parents[1] / "devtools" / "sweep_device_plan.toml")
+    device = load_plan(ROOT / "devtools" / "sweep_device_plan.toml")
     assert {j.job_id for j in device.jobs} < {j.job_id for j in load_plan(None).jobs}
 
 

@@ -7,7 +7,7 @@ from flashsight.orchestrator.plan import parse_plan
 from flashsight.orchestrator.runner import job_dir_of, recover
 from flashsight.schema.layout import OUTCOME_FILE
 from flashsight.orchestrator.state import Store
-from tests.sweep_support import FAULT
+from tests.orchestrator.sweep_support import FAULT
 
 
 def make_store(tmp_path, values=range(4), retries=1, tool="none"):

@@ -2,15 +2,15 @@
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from flashsight.cli import main
 from flashsight.orchestrator.targets import resolve_target
+from tests import DATA as TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "workloads"
+DATA = TEST_DATA / "workloads"
 
 
 def run(*args):

@@ -19,8 +19,9 @@ from flashsight.analysis import nsys_summaries as nsys_stats
 from flashsight.parsers import read_input
 from flashsight.workloads import get_workload
 from flashsight.schema.contract import range_name
+from tests import DATA as TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "foundation"
+DATA = TEST_DATA / "foundation"
 MEASURED = range_name("rmsnorm", get_workload("rmsnorm").resolve({"batch": 128, "hidden": 4096}))
 
 

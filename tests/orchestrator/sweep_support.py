@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-FAULT = Path(__file__).parent / "data" / "sweep" / "fault.py"
+from tests import DATA, ROOT
+
+FAULT = DATA / "sweep" / "fault.py"
 MARK_ENV = "FLASHSIGHT_TEST_MARK"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def fault_plan(tmp: Path, params: dict, *, mode="process", timeout_s=30, retries=0, extra_sweep="",

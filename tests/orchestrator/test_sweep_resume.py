@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.sweep_support import done_runs, fault_plan, jobs_table, ledger, sweep_process, wait_no_marked
+from tests.orchestrator.sweep_support import done_runs, fault_plan, jobs_table, ledger, sweep_process, wait_no_marked
 
 KILLS = 20
 JOBS = 30

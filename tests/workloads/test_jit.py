@@ -1,15 +1,15 @@
 """The JIT study's bookkeeping, on the records its probes wrote on an H100 (FlashInfer 0.5.3)."""
 
 import json
-from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from flashsight.outputs.terminal import print_any_result
 from flashsight.workloads.jit import family_record
+from tests import DATA as TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "workloads" / "jit_h100"
+DATA = TEST_DATA / "workloads" / "jit_h100"
 RESULT = json.loads((DATA / "result.json").read_text())
 
 

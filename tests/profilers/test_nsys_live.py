@@ -15,25 +15,10 @@ import pytest
 
 from flashsight.profilers import nsys as nsys_orch
 from flashsight.host import procs
-from flashsight.profilers import tools
 from flashsight.analysis import nsys_summaries as nsys_stats
 from flashsight.profilers import read_capture
 from flashsight.parsers.nsys_sqlite import read_nsys
 from tests.nsys_report_compare import DATA, assert_same_rows, read_nsys_csv
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-@pytest.fixture(scope="module")
-def nsys():
-    tools.clear_cache()
-    tool = tools.find_nsys()
-    if tool is None:
-        if IN_CI:
-            pytest.fail("CI=true but nsys is not installed: run .ci/install-nsys.sh")
-        pytest.skip("nsys not installed (CI installs it)")
-    return tool
-
 
 @pytest.fixture(scope="module")
 def capture(nsys, tmp_path_factory):

@@ -12,9 +12,10 @@ from flashsight.errors import InputError
 from flashsight.profilers.ncu import LEAN_SECTIONS, ncu_profile_argv
 from flashsight.schema import metric_catalog
 from flashsight.parsers.ncu_report import read_ncu
+from tests import DATA
 from tests.ncu_data import ncu_file, ncu_tables
 
-NSYS_SQLITE = Path(__file__).parent / "data" / "nsys" / "cpu_2022" / "cpu.sqlite"
+NSYS_SQLITE = DATA / "nsys" / "cpu_2022" / "cpu.sqlite"
 
 
 def _cut(src: Path, dst: Path, keep: int | None = None, lines: int | None = None) -> Path:

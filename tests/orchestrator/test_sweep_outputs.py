@@ -9,7 +9,6 @@ import csv
 import gzip
 import io
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,23 +16,18 @@ import pytest
 from flashsight.analysis.measured import split_tables
 from flashsight.orchestrator.merge import write_jobs_table, write_merged_tables
 from flashsight.host.files import write_tables
-from flashsight.parsers import read_input
+from tests import DATA
 from tests.ncu_data import ncu_tables
 
-NSYS = Path(__file__).parent / "data" / "nsys" / "h100_fi"
-NCU_RAW = Path(__file__).parent / "data" / "ncu" / "h100" / "subset_raw.csv.gz"
+NSYS = DATA / "nsys" / "h100_fi"
+NCU_RAW = DATA / "ncu" / "h100" / "subset_raw.csv.gz"
 RANGES = {"job-prefill": "prefill", "job-rope": "rope", "job-rmsnorm": "rmsnorm"}
 
 
-@pytest.fixture(scope="module")
-def nsys_tables():
-    return read_input(NSYS / "fi.sqlite")
-
-
-def test_nsys_capture_splits_by_measured_range_as_nsys_counts(nsys_tables):
+def test_nsys_capture_splits_by_measured_range_as_nsys_counts(fi_tables):
     expected = pd.read_csv(NSYS / "fi_nvtx_gpu_proj_sum.csv")
     expected["range"] = expected["Range"].str.lstrip(":")
-    per_job = split_tables(nsys_tables, RANGES)
+    per_job = split_tables(fi_tables, RANGES)
     for job, name in RANGES.items():
         row = expected.set_index("range").loc[name]
         tables = per_job[job]
@@ -41,10 +35,10 @@ def test_nsys_capture_splits_by_measured_range_as_nsys_counts(nsys_tables):
         ops = len(tables["gpu_kernels"]) + len(tables["gpu_memops"])
         assert ops == row["Total GPU Ops"], name
         assert set(tables["gpu_kernels"]["nvtx_path"]) == {name}
-        assert tables["gpu_memops"].empty and list(tables["gpu_memops"].columns) == list(nsys_tables["gpu_memops"].columns)
+        assert tables["gpu_memops"].empty and list(tables["gpu_memops"].columns) == list(fi_tables["gpu_memops"].columns)
     # Everything outside the measured ranges (set-up, warm-up) belongs to no config.
     attributed = sum(len(t["gpu_kernels"]) for t in per_job.values())
-    assert attributed == expected["Total GPU Ops"].sum() < len(nsys_tables["gpu_kernels"])
+    assert attributed == expected["Total GPU Ops"].sum() < len(fi_tables["gpu_kernels"])
     # Tables without NVTX context (devices) are not attributed to a config.
     assert all("devices" not in t for t in per_job.values())
 
@@ -97,8 +91,8 @@ def _job(job_id, workload, params, tables, status="succeeded"):
             "tables": json.dumps({k: len(v) for k, v in tables.items()})}
 
 
-def test_merged_tables_carry_job_workload_and_every_param(tmp_path, nsys_tables):
-    per_job = split_tables(nsys_tables, RANGES)
+def test_merged_tables_carry_job_workload_and_every_param(tmp_path, fi_tables):
+    per_job = split_tables(fi_tables, RANGES)
     params = {"job-prefill": {"batch": 1, "name": "p"}, "job-rope": {"tokens": 512, "name": "r"},
               "job-rmsnorm": {"batch": "x", "name": "n"}}  # batch: int in one workload, text in another
     jobs = []
@@ -125,15 +119,15 @@ def test_merged_tables_carry_job_workload_and_every_param(tmp_path, nsys_tables)
     assert str(jobs_df.started_at.dtype).startswith("datetime64")
 
 
-def test_a_job_run_alone_keeps_its_measured_range_and_the_whole_capture_aside(tmp_path, nsys_tables):
+def test_a_job_run_alone_keeps_its_measured_range_and_the_whole_capture_aside(tmp_path, fi_tables):
     from flashsight.orchestrator.batched import keep_measured_range
     from flashsight.schema.layout import CAPTURE_DIR
 
-    write_tables(nsys_tables, tmp_path)
-    kept = keep_measured_range(tmp_path, {k: len(v) for k, v in nsys_tables.items()}, "j", "rmsnorm")
+    write_tables(fi_tables, tmp_path)
+    kept = keep_measured_range(tmp_path, {k: len(v) for k, v in fi_tables.items()}, "j", "rmsnorm")
     expected = pd.read_csv(NSYS / "fi_nvtx_gpu_proj_sum.csv").set_index("Range").loc[":rmsnorm"]
     assert kept["gpu_kernels"] + kept["gpu_memops"] == expected["Total GPU Ops"]
     assert kept["nvtx_ranges"] == expected["Range Instances"]
     assert len(pd.read_parquet(tmp_path / "gpu_kernels.parquet")) == kept["gpu_kernels"]
     whole = pd.read_parquet(tmp_path / CAPTURE_DIR / "gpu_kernels.parquet")
-    assert len(whole) == len(nsys_tables["gpu_kernels"])
+    assert len(whole) == len(fi_tables["gpu_kernels"])

@@ -1,4 +1,4 @@
-"""Terminal renderings of real result records (from the H100 runs under devtools/results and tests/data)."""
+"""Terminal renderings of real result records (from the H100 runs recorded in docs/evidence and tests/data)."""
 
 import json
 from pathlib import Path
@@ -7,8 +7,9 @@ from rich.console import Console
 
 from flashsight.orchestrator.job import JobOutcome
 from flashsight.outputs.terminal import print_job
+from tests import DATA as TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "results"
+DATA = TEST_DATA / "results"
 
 
 def _render(outcome) -> str:

@@ -1,14 +1,14 @@
 """Result records written on an H100: their FLOPs/bytes are the documented formulas, their rates follow."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from flashsight.workloads.decode import decode_bytes, decode_flops
 from flashsight.workloads.rope import rope_atol, rope_bytes, rope_flops
+from tests import DATA as TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "workloads" / "results_h100"
+DATA = TEST_DATA / "workloads" / "results_h100"
 
 
 def load(name):
