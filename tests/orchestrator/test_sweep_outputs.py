@@ -11,10 +11,12 @@ import io
 import json
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from flashsight.analysis.measured import split_tables
 from flashsight.orchestrator.merge import write_jobs_table, write_merged_tables
+from flashsight.schema.tables import CONTEXT, validate
 from flashsight.host.files import write_tables
 from tests import DATA
 from tests.ncu_data import ncu_tables
@@ -117,6 +119,12 @@ def test_merged_tables_carry_job_workload_and_every_param(tmp_path, fi_tables):
     assert jobs_df.columns[:4].tolist() == ["job_id", "config_id", "workload", "tool"]
     assert {"batch", "tokens", "name", "status", "attempts", "started_at", "duration_s", "error"} <= set(jobs_df.columns)
     assert str(jobs_df.started_at.dtype).startswith("datetime64")
+    # Every merged table and jobs.parquet has its declared schema (schema/tables.py): job_id etc. dictionary-encoded.
+    merged = sorted(p.stem for p in tmp_path.glob("*.parquet"))
+    assert merged == ["cuda_api", "gpu_kernels", "gpu_memops", "jobs", "nvtx_ranges"]
+    for name in merged:
+        validate(pq.read_table(tmp_path / f"{name}.parquet"), name)
+    assert pq.read_schema(tmp_path / "gpu_kernels.parquet").field("job_id").type == CONTEXT["job_id"]
 
 
 def test_a_job_run_alone_keeps_its_measured_range_and_the_whole_capture_aside(tmp_path, fi_tables):
@@ -131,3 +139,13 @@ def test_a_job_run_alone_keeps_its_measured_range_and_the_whole_capture_aside(tm
     assert len(pd.read_parquet(tmp_path / "gpu_kernels.parquet")) == kept["gpu_kernels"]
     whole = pd.read_parquet(tmp_path / CAPTURE_DIR / "gpu_kernels.parquet")
     assert len(whole) == len(fi_tables["gpu_kernels"])
+
+
+def test_a_param_named_like_a_declared_column_gets_the_prefix(tmp_path, fi_tables):
+    """`source_file` is what parse adds to any table (declared as text): a number of that name stays a param."""
+    tables = split_tables(fi_tables, {"job-rope": "rope"})["job-rope"]
+    write_tables(tables, tmp_path / "jobs" / "job-rope")
+    write_merged_tables([_job("job-rope", "rope", {"source_file": 3, "tokens": 512}, tables)], tmp_path)
+    kernels = pd.read_parquet(tmp_path / "gpu_kernels.parquet")
+    assert kernels["param_source_file"].tolist() == [3] and kernels["tokens"].tolist() == [512]
+    assert "source_file" not in kernels.columns
