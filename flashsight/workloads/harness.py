@@ -216,7 +216,10 @@ def _check_fits(workload: Workload, cfg: dict) -> None:
 @contextmanager
 def _gpu_errors(workload: str):
     """Out-of-memory and FlashInfer/CUDA failures become one-line errors instead of tracebacks."""
-    import torch
+    try:
+        import torch
+    except ModuleNotFoundError:  # analysis-only install: the built-in workloads need the [gpu] extra
+        raise WorkloadError(f"{workload}: torch is not installed (pip install 'flashsight[gpu]')") from None
 
     try:
         yield

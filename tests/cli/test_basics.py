@@ -1,5 +1,7 @@
+import importlib.util
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from flashsight.cli import main
@@ -57,3 +59,10 @@ def test_a_users_malformed_result_json_is_a_one_line_failure(tmp_path):
     assert result.output.startswith(f"flashsight: error: workload failed: {out / 'result.json'} is not valid JSON")
     assert result.output.count("\n") == 1
     assert (out / "job.json").exists() and (out / "env.json").exists()  # what was written is kept
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed (the GPU machine)")
+def test_a_built_in_workload_without_torch_is_one_line(tmp_path):
+    result = run("run", "rmsnorm", "-p", "batch=128", "-p", "hidden=4096", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert result.output == "flashsight: error: rmsnorm: torch is not installed (pip install 'flashsight[gpu]')\n"
