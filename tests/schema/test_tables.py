@@ -98,3 +98,10 @@ def test_a_nullable_integer_reads_back_as_it_was_written(tmp_path):
     assert str(source["kernel_id"].dtype) == "Int64" and source["kernel_id"].isna().all()
     back = pd.read_parquet(write_table(source, tmp_path, "ncu_source"))
     assert str(back["kernel_id"].dtype) == "Int64" and back["sass"].tolist() == source["sass"].tolist()
+
+
+def test_ncu_source_declares_a_column_for_every_stall_reason():
+    from flashsight.schema.stalls import REASONS
+
+    declared = {c.name for c in TABLES["ncu_source"].columns}
+    assert {f"stall_{r}" for r in REASONS} <= declared
