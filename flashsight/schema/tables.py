@@ -87,7 +87,7 @@ def table_spec(name: str) -> Table:
     try:
         return TABLES[name]
     except KeyError:
-        raise SchemaError(f"no schema declared for table {name!r} (declare it in flashsight/schema/tables.py; "
+        raise SchemaError(f"no schema declared for table {name!r} (declare it in flashsight/schema/tables.toml; "
                           f"known: {', '.join(TABLES)})") from None
 
 
@@ -109,7 +109,10 @@ def conform(df: pd.DataFrame | pa.Table, name: str) -> pa.Table:
     take the declared type (text where numbers belong, fractions where integers belong).
     """
     spec = table_spec(name)
-    table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
+    try:
+        table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # e.g. an object column mixing numbers and text
+        raise SchemaError(f"table {name}: {str(exc).splitlines()[0]}") from None
     missing = [c for c in spec.required if c not in table.column_names]
     if missing:
         raise SchemaError(f"table {name}: required column {missing[0]!r} is missing"

@@ -105,3 +105,9 @@ def test_ncu_source_declares_a_column_for_every_stall_reason():
 
     declared = {c.name for c in TABLES["ncu_source"].columns}
     assert {f"stall_{r}" for r in REASONS} <= declared
+
+
+def test_a_column_mixing_numbers_and_text_is_refused(fi_tables):
+    kernels = fi_tables["gpu_kernels"].head(2).assign(batch=[1, "x"])  # a param of two types
+    with pytest.raises(SchemaError, match=r"^table gpu_kernels: .*column batch"):
+        conform(kernels, "gpu_kernels")
