@@ -50,6 +50,8 @@ COLUMNS: tuple[Column, ...] = (
     _col("sm_frequency_hz", "sm__cycles_elapsed.avg.per_second", "smsp__cycles_elapsed.avg.per_second",
          "gpc__cycles_elapsed.avg.per_second", note="the GPC clock is the SM's clock domain (fi2 has only it)"),
     _col("dram_frequency_hz", "dram__cycles_elapsed.avg.per_second"),
+    _col("device_sm_clock_hz", ("device__attribute_clock_rate", 1e3), note="the device's maximum SM clock (kHz)"),
+    _col("device_memory_clock_hz", ("device__attribute_memory_clock_rate", 1e3), note="the memory clock (kHz)"),
     _col("l2_frequency_hz", "lts__cycles_elapsed.avg.per_second"),
     _col("l1_frequency_hz", "l1tex__cycles_elapsed.avg.per_second"),
     _col("sm_throughput_pct", "sm__throughput.avg.pct_of_peak_sustained_elapsed"),
