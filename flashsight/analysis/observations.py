@@ -139,13 +139,15 @@ def kernel_observations(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame |
 
 
 def _measured_range_of(path) -> str | None:
-    """The innermost range of domain flashsight in an nsys nvtx_path ('…/flashsight:<range>/…')."""
+    """The innermost range of domain flashsight in an nsys nvtx_path ('…/flashsight:<range>/…'); for a capture of
+    someone else's workload, its innermost range (its name without the 'domain:' nsys puts before it)."""
     if not isinstance(path, str):
         return None
-    for segment in reversed(path.split("/")):
+    segments = path.split("/")
+    for segment in reversed(segments):
         if segment.startswith(f"{NVTX_DOMAIN}:"):
             return segment.removeprefix(f"{NVTX_DOMAIN}:")
-    return None
+    return segments[-1].partition(":")[2] or segments[-1] if ":" in segments[-1] else segments[-1]
 
 
 def _nsys_kernels(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame | None) -> pd.DataFrame:
@@ -183,8 +185,9 @@ def _ncu_kernels(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=["config_id", "ncu_job_id", "kernel_id", "name", "short_name", "mangled_name",
                                      "measured_range", *DIMS])
     k = _refreshed(k, tables.get("ncu_metrics"))
-    k["measured_range"] = k["nvtx_range"].where(k.get("nvtx_domain") == NVTX_DOMAIN) \
-        .map(lambda r: r.split("/")[-1] if isinstance(r, str) else None) if "nvtx_range" in k else None
+    # ncu's nvtx_range: the innermost domain's ranges, outer/inner (flashsight's measured range is innermost)
+    k["measured_range"] = k["nvtx_range"].map(lambda r: r.split("/")[-1] if isinstance(r, str) else None) \
+        if "nvtx_range" in k else None
     if "config_id" not in k.columns:
         k = k[k["measured_range"].notna()].copy()
         k["config_id"] = k["measured_range"]
@@ -341,7 +344,8 @@ def _with_reasons(rows: pd.DataFrame, jobs: pd.DataFrame | None, steps: dict) ->
         if both[i]:
             launches, expected = rows.at[i, "nsys_launches"], steps.get(config)
             reasons.append(None if expected is None or launches == expected else
-                           f"nsys saw {launches} launches of it in the measured range; {expected} steps were measured")
+                           f"nsys saw {int(launches)} launches of it in the measured range; {expected} steps were "
+                           "measured")
             continue
         side, other = ("nsys", "ncu") if nsys_only[i] else ("ncu", "nsys")
         if config not in seen[other]:
@@ -353,10 +357,11 @@ def _with_reasons(rows: pd.DataFrame, jobs: pd.DataFrame | None, steps: dict) ->
         same_name = (config, rows.at[i, "key"]) in names_by_side[other]
         hint = "; the other side has it with another grid/block" if same_name else ""
         if side == "nsys":
-            reasons.append(f"nsys launched it {rows.at[i, 'nsys_launches']}× in the measured range; ncu profiled no "
-                           f"such launch in its step{hint}")
+            launches = int(rows.at[i, "nsys_launches"])
+            reasons.append(f"nsys launched it {launches}× in the measured range; ncu profiled no such launch in its "
+                           f"step{hint}")
         else:
-            reasons.append(f"ncu profiled it (kernel {rows.at[i, 'kernel_id']}); nsys saw no such launch in the "
+            reasons.append(f"ncu profiled it (kernel {int(rows.at[i, 'kernel_id'])}); nsys saw no such launch in the "
                            f"measured range{hint}")
     rows["reason"] = pd.Series(reasons, index=rows.index, dtype="string")
     rows["step_position"] = rows["nsys_rank"].astype(float).fillna(rows["ncu_rank"].astype(float) + 0.5)
@@ -439,7 +444,8 @@ def _derived(rows: pd.DataFrame) -> pd.DataFrame:
     """Counters ÷ nsys time, and % of the peaks at the clocks nsys saw (see the module doc)."""
     seconds = rows["nsys_median_ns"].astype(float) / 1e9
     rows["nsys_sm_frequency_hz"] = rows["device_sm_clock_hz"].astype(float).where(rows["nsys_median_ns"].notna())
-    rows["nsys_memory_frequency_hz"] = rows["device_memory_clock_hz"].astype(float).where(rows["nsys_median_ns"].notna())
+    seen = rows["nsys_median_ns"].notna()
+    rows["nsys_memory_frequency_hz"] = rows["device_memory_clock_hz"].astype(float).where(seen)
     rows["ncu_to_nsys_time"] = rows["ncu_duration_ns"].astype(float) / rows["nsys_median_ns"].astype(float)
     for counter, rate in (("flop", "achieved_flop_per_s"), ("tensor_flop", "achieved_tensor_flop_per_s"),
                           ("dram_bytes", "achieved_dram_bytes_per_s"), ("l2_bytes", "achieved_l2_bytes_per_s"),
