@@ -126,10 +126,13 @@ def kernel_observations(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame |
     rows = _with_job_facts(rows, tables, jobs)
     rows = _derived(rows)
     rows = _with_stalls(rows, tables.get("warp_stalls"))
-    rows = rows.merge(configs, on="config_id", how="left", suffixes=("_row", ""))
+    rows = rows.merge(configs.assign(config_order=range(len(configs))), on="config_id", how="left",
+                      suffixes=("_row", ""))
     if "workload_row" in rows:
         rows["workload"] = rows["workload"].fillna(rows.pop("workload_row"))
-    rows = rows.sort_values(["config_id", "step_position", "occurrence"], kind="stable", na_position="last")
+    # configs in the plan's order (the jobs table's), kernels in launch order within the step
+    rows = rows.sort_values(["config_order", "config_id", "step_position", "occurrence"], kind="stable",
+                            na_position="last")
     rows["step_position"] = rows.groupby("config_id", sort=False).cumcount()
     out = rows.reindex(columns=list(configs.columns) + list(COLUMNS)).reset_index(drop=True)
     return _typed(out, configs)
