@@ -105,7 +105,8 @@ def kernel_observations(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame |
     """The kernel_observations table of a run's tables (see the module doc). `jobs` (jobs.parquet) gives the
     configs' params and why a tool's job is missing; without it (captures) each measured range is a config."""
     nsys = _nsys_kernels(tables, jobs)
-    ncu = _ncu_kernels(tables)
+    ncu, other_ncu_jobs = _one_job_per_config(_ncu_kernels(tables), "ncu_job_id", jobs)
+    nsys, other_nsys_jobs = _one_job_per_config(nsys, "nsys_job_id", jobs)
     configs = _configs(jobs, nsys, ncu)
     if nsys.empty and ncu.empty:
         return _typed(pd.DataFrame(columns=list(configs.columns) + list(COLUMNS)), configs)
@@ -123,6 +124,12 @@ def kernel_observations(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame |
     for column in ("short_name", "name", "mangled_name", "measured_range"):
         rows[column] = rows[column].astype("string").fillna(rows[f"{column}_ncu"].astype("string"))
     rows = _with_reasons(rows, jobs, steps)
+    for side, others in (("ncu", other_ncu_jobs), ("nsys", other_nsys_jobs)):
+        for config, skipped in others.items():  # e.g. ncu at base clocks and at the GPU's own, one config
+            mask = rows["config_id"] == config
+            note = f"this config has {len(skipped) + 1} {side} jobs; not joined: {', '.join(skipped)}"
+            rows.loc[mask, "reason"] = [f"{r}; {note}" if isinstance(r, str) else note
+                                        for r in rows.loc[mask, "reason"]]
     rows = _with_job_facts(rows, tables, jobs)
     rows = _derived(rows)
     rows = _with_stalls(rows, tables.get("warp_stalls"))
@@ -175,6 +182,7 @@ def _nsys_kernels(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame | None)
     else:  # captures: each measured range of domain flashsight is a config
         k = k[k["measured_range"].notna()]
         k["config_id"] = k["measured_range"]
+    k = k[k["config_id"].notna()].copy()  # rows of no config (set-up, warm-up) observe nothing
     k["nsys_job_id"] = k["job_id"].astype("string") if "job_id" in k else (
         k["source_file"].astype("string") if "source_file" in k else pd.Series("nsys", index=k.index, dtype="string"))
     if "mangled_name" not in k:
@@ -194,11 +202,29 @@ def _ncu_kernels(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     if "config_id" not in k.columns:
         k = k[k["measured_range"].notna()].copy()
         k["config_id"] = k["measured_range"]
+    k = k[k["config_id"].notna()].copy()
     k["ncu_job_id"] = k["job_id"].astype("string") if "job_id" in k else (
         k["source_file"].astype("string") if "source_file" in k else pd.Series("ncu", index=k.index, dtype="string"))
     if "mangled_name" not in k:
         k["mangled_name"] = None
     return k
+
+
+def _one_job_per_config(kernels: pd.DataFrame, job_column: str, jobs: pd.DataFrame | None):
+    """One job per config and tool is joined (the first in the plan's order); {config: the other job ids}."""
+    if kernels.empty:
+        return kernels, {}
+    per_config = kernels.groupby("config_id", sort=False)[job_column].unique()
+    several = per_config[per_config.map(len) > 1]
+    if several.empty:
+        return kernels, {}
+    order = {j: i for i, j in enumerate(jobs["job_id"])} if jobs is not None and "job_id" in jobs else {}
+    chosen, others = {}, {}
+    for config, ids in several.items():
+        ranked = sorted(map(str, ids), key=lambda j: (order.get(j, len(order)), j))
+        chosen[config], others[config] = ranked[0], ranked[1:]
+    keep = kernels["config_id"].map(chosen).isna() | (kernels[job_column] == kernels["config_id"].map(chosen))
+    return kernels[keep].copy(), others
 
 
 def _refreshed(kernels: pd.DataFrame, metrics: pd.DataFrame | None) -> pd.DataFrame:

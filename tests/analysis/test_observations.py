@@ -204,3 +204,16 @@ def test_a_run_of_flashsight_0_1_gets_todays_derived_columns(tmp_path, fi_pair):
     run = flashsight.load(run_dir)
     assert "kernel_observations" in run.table_names
     pd.testing.assert_frame_equal(run.table("kernel_observations"), original)
+
+
+def test_a_config_with_two_ncu_jobs_joins_the_first_and_says_so(fi_pair):
+    """Two ncu jobs of one config (e.g. one at base clocks, one with clock_control none): the first in the plan's
+    order is joined, and every row of the config names the other."""
+    nsys, ncu = fi_pair
+    first = ncu["ncu_kernels"].assign(job_id="ncu-a", config_id=lambda d: d["nvtx_range"])
+    second = first.assign(job_id="ncu-b")
+    kernels = nsys["gpu_kernels"].assign(job_id="nsys-a", config_id=lambda d: d["nvtx_path"])
+    jobs = pd.DataFrame({"job_id": ["nsys-a", "ncu-a", "ncu-b"], "config_id": [None] * 3})
+    obs = kernel_observations({"gpu_kernels": kernels, "ncu_kernels": pd.concat([second, first])}, jobs)
+    assert len(obs) == 6 and obs["missing"].isna().all() and (obs["ncu_job_id"] == "ncu-a").all()
+    assert (obs["reason"] == "this config has 2 ncu jobs; not joined: ncu-b").all()
