@@ -173,11 +173,14 @@ def _nsys_kernels(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame | None)
         # A run's job tables hold the measured range's rows already; a result.json names that range exactly.
         expected = k["job_id"].map(dict(zip(results["job_id"], results["nvtx_range"]))) if len(results) else None
         if expected is not None:
-            known = expected.notna()
-            inside = k["nvtx_path"].astype(object).map(lambda p: p.split("/") if isinstance(p, str) else [])
-            hit = [not kn or any(seg.partition(":")[2] == e or seg == e for seg in segs)
-                   for kn, segs, e in zip(known, inside, expected)]
-            k = k[np.asarray(hit, dtype=bool)]
+            # judged once per distinct (range a result names, nvtx_path): a sweep has few of them, many launches
+            pairs = pd.DataFrame({"e": expected.astype(object), "p": k["nvtx_path"].astype(object)})
+            unique = pairs.drop_duplicates()
+            unique["hit"] = [not isinstance(e, str) or (isinstance(p, str) and any(
+                seg == e or seg.partition(":")[2] == e for seg in p.split("/")))
+                for e, p in zip(unique["e"], unique["p"])]
+            hit = pairs.merge(unique, on=["e", "p"], how="left")["hit"].to_numpy(dtype=bool)
+            k = k[hit]
             k["measured_range"] = k["measured_range"].fillna(expected[k.index])
     else:  # captures: each measured range of domain flashsight is a config
         k = k[k["measured_range"].notna()]
