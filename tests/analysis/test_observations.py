@@ -222,6 +222,10 @@ def test_a_config_with_two_ncu_jobs_joins_the_first_and_says_so(fi_pair):
 
 
 def test_a_sweep_without_ncu_jobs_says_so(tmp_path, fi_pair):
+    """Without ncu's step (and without a result.json naming the steps), a kernel's launches per step are the gcd of
+    the launch counts: prefill's three launches are three steps of one kernel."""
     obs = pd.read_parquet(_sweep_dir(tmp_path, fi_pair, tools=("nsys",)) / "kernel_observations.parquet")
-    assert len(obs) == 6 and (obs["missing"] == "ncu").all()
+    assert len(obs) == 4 and (obs["missing"] == "ncu").all()
+    prefill = obs[obs["workload"] == "prefill"].iloc[0]
+    assert (prefill["nsys_launches"], prefill["nsys_steps"]) == (3, 3)
     assert (obs["reason"] == "ncu did not observe this config (no ncu job)").all()
