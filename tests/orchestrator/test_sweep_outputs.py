@@ -121,7 +121,7 @@ def test_merged_tables_carry_job_workload_and_every_param(tmp_path, fi_tables):
     assert str(jobs_df.started_at.dtype).startswith("datetime64")
     # Every merged table and jobs.parquet has its declared schema (schema/tables.py): job_id etc. dictionary-encoded.
     merged = sorted(p.stem for p in tmp_path.glob("*.parquet"))
-    assert merged == ["cuda_api", "gpu_kernels", "gpu_memops", "jobs", "nvtx_ranges"]
+    assert merged == ["cuda_api", "gpu_kernels", "gpu_memops", "jobs", "kernel_observations", "nvtx_ranges"]
     for name in merged:
         validate(pq.read_table(tmp_path / f"{name}.parquet"), name)
     assert pq.read_schema(tmp_path / "gpu_kernels.parquet").field("job_id").type == CONTEXT["job_id"]
