@@ -42,6 +42,7 @@ DEFAULT_FLOOR_PCT = 2.0
 COUNTERS = ("dram_bytes", "flop", "registers_per_thread", "achieved_occupancy_pct", "top_stall", "top_stall_pct")
 RELATIVE_MOVE_PCT = {"dram_bytes": 5.0, "flop": 5.0}  # counted work: a few % is a real change
 ABSOLUTE_MOVE = {"registers_per_thread": 0.5, "achieved_occupancy_pct": 5.0}  # any register; 5 occupancy points
+STALL_MOVE_POINTS = 5.0  # a top stall that changed while no share moved this much is a near-tie, not a change
 SUMMED_COUNTERS = ("dram_bytes", "flop")  # what a step row adds up over its kernels
 
 
@@ -68,7 +69,9 @@ def kernel_launches(gpu_kernels: pd.DataFrame, iters: pd.Series | None = None) -
     df = gpu_kernels.copy()
     df["mangled_name"] = df["mangled_name"].fillna(df["name"]) if "mangled_name" in df else df["name"]
     present = [c for c in REPEAT_COLUMNS if c in df.columns]
-    df["repeat"] = df[present].astype("string").agg("/".join, axis=1) if present else "0"
+    df["repeat"] = "0"
+    for column in present:
+        df["repeat"] = df["repeat"] + "/" + df[column].astype("string").fillna("")
     df = df.sort_values(["config_id", "repeat", "start_ns"], kind="stable").reset_index(drop=True)
     for column in IDENTITY[1:]:
         df[column] = df[column].astype("int64")
@@ -190,11 +193,13 @@ def _one_per_key(df: pd.DataFrame) -> pd.DataFrame:
     grouped = df.groupby(["config_id", *KERNEL_KEY], sort=False)
     out = grouped[numeric].median()
     out["top_stall"] = grouped["top_stall"].first()
-    return out.reset_index()[["config_id", *KERNEL_KEY, *COUNTERS]]
+    out["stall_shares"] = grouped["stall_shares"].first() if "stall_shares" in df.columns else None
+    return out.reset_index()[["config_id", *KERNEL_KEY, *COUNTERS, "stall_shares"]]
 
 
 def _top_stalls(stalls: pd.DataFrame | None, by_job: list[str]) -> pd.DataFrame | None:
-    """Per kernel: the reason with the largest share (PC sampling when the report has it, else warp state)."""
+    """Per kernel: the reason with the largest share (PC sampling when the report has it, else warp state), and
+    every reason's share of that source (`stall_shares`, to tell a real shift from a near-tie that flipped)."""
     if stalls is None or stalls.empty or not {"kernel_id", "reason", "pct", "source"} <= set(stalls.columns):
         return None
     if not set(by_job) <= set(stalls.columns):
@@ -203,15 +208,18 @@ def _top_stalls(stalls: pd.DataFrame | None, by_job: list[str]) -> pd.DataFrame 
     real["rank"] = real["source"].map({"pc_sampling": 0, "warp_state": 1}).fillna(2)
     keys = [*by_job, "kernel_id"]
     best = real[real["rank"] == real.groupby(keys)["rank"].transform("min")]
-    top = best.sort_values("pct", ascending=False, kind="stable").drop_duplicates(keys)
-    return top[[*keys, "reason", "pct"]].rename(columns={"reason": "top_stall", "pct": "top_stall_pct"})
+    best = best.sort_values("pct", ascending=False, kind="stable")
+    shares = best.groupby(keys, sort=False).apply(lambda g: dict(zip(g["reason"], g["pct"])), include_groups=False)
+    top = best.drop_duplicates(keys)[[*keys, "reason", "pct"]]
+    top = top.rename(columns={"reason": "top_stall", "pct": "top_stall_pct"})
+    return top.merge(shares.rename("stall_shares").reset_index(), on=keys, how="left")
 
 
 def _empty_counters() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype="string" if c in ("config_id", "mangled_name", "top_stall") else
                                        ("int64" if c in KERNEL_KEY else "float64"))
                           for c in ["config_id", *KERNEL_KEY, *COUNTERS]})
-    return frame
+    return frame.assign(stall_shares=pd.Series(dtype="object"))
 
 
 def step_counters(counters: pd.DataFrame) -> pd.DataFrame:
@@ -230,7 +238,7 @@ def moved_counters(base: dict, new: dict) -> str:
         if _missing(b) or _missing(n):
             continue
         if column == "top_stall":
-            if b != n:
+            if b != n and _stall_shifted(base, new):
                 moved.append(f"top_stall {b}→{n}")
         elif column in RELATIVE_MOVE_PCT:
             if b > 0 and abs(100 * (n / b - 1)) >= RELATIVE_MOVE_PCT[column]:
@@ -240,12 +248,66 @@ def moved_counters(base: dict, new: dict) -> str:
     return ", ".join(moved)
 
 
+def _stall_shifted(base: dict, new: dict) -> bool:
+    """A new top stall counts when the shares really moved (>= STALL_MOVE_POINTS), not when two near-equal
+    reasons traded places."""
+    b_shares, n_shares = base.get("stall_shares"), new.get("stall_shares")
+    if isinstance(b_shares, dict) and isinstance(n_shares, dict):
+        old_top, new_top = base["top_stall"], new["top_stall"]
+        fell = b_shares.get(old_top, 0.0) - n_shares.get(old_top, 0.0)
+        rose = n_shares.get(new_top, 0.0) - b_shares.get(new_top, 0.0)
+        return max(fell, rose) >= STALL_MOVE_POINTS
+    b_pct, n_pct = base.get("top_stall_pct"), new.get("top_stall_pct")
+    return _missing(b_pct) or _missing(n_pct) or abs(n_pct - b_pct) >= STALL_MOVE_POINTS
+
+
 def _number(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 def _missing(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+# ------------------------------------------------------------------------------------------------ changed configs
+
+
+def pair_changed_configs(base: pd.DataFrame | None, new: pd.DataFrame | None) -> dict[str, tuple[str, str]]:
+    """Configs on one side only that are one parameter apart: {new config_id: (base config_id, 'page_size 16→1')}.
+
+    A plan that changes one parameter of a config (decode page_size 16 → 1, cuda_graph off → on) gives it a new
+    config_id; a base-only and a new-only config of one workload that differ in exactly one parameter, and have
+    no other such partner, are compared with each other, the change named on their rows.
+    """
+    if base is None or new is None or base.empty or new.empty or "params_json" not in base or "params_json" not in new:
+        return {}
+    only = {side: frame[~frame["config_id"].isin(other["config_id"])]
+            for side, frame, other in (("base", base, new), ("new", new, base))}
+    params = {side: {r["config_id"]: (r["workload"], json.loads(r["params_json"] or "{}"))
+                     for r in frame.to_dict("records")} for side, frame in only.items()}
+    candidates: dict[str, list[tuple[str, str]]] = {}
+    partners: dict[str, int] = {}
+    for new_id, (workload, new_params) in params["new"].items():
+        for base_id, (base_workload, base_params) in params["base"].items():
+            if base_workload != workload:
+                continue
+            changed = [k for k in sorted(base_params.keys() | new_params.keys())
+                       if base_params.get(k) != new_params.get(k)]
+            if len(changed) == 1:
+                key = changed[0]
+                candidates.setdefault(new_id, []).append(
+                    (base_id, f"{key} {base_params.get(key, '–')}→{new_params.get(key, '–')}"))
+                partners[base_id] = partners.get(base_id, 0) + 1
+    return {new_id: found[0] for new_id, found in candidates.items()
+            if len(found) == 1 and partners[found[0][0]] == 1}
+
+
+def _renamed(tables: dict[str, pd.DataFrame], pairs: dict[str, tuple[str, str]]) -> dict[str, pd.DataFrame]:
+    if not pairs:
+        return tables
+    mapping = {new_id: base_id for new_id, (base_id, _) in pairs.items()}
+    return {name: df.assign(config_id=df["config_id"].map(lambda c: mapping.get(c, c)).astype("string"))
+            if "config_id" in df.columns else df for name, df in tables.items()}
 
 
 # ------------------------------------------------------------------------------------------------ verdicts
@@ -295,6 +357,8 @@ def compare_tables(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], 
     `kernel_observations` for counters). *_configs: config_id, workload, params_json (Run.configs).
     The frame's attrs hold the floor used (`floor_pct`, `floor_source`) and the threshold.
     """
+    pairs = pair_changed_configs(base_configs, new_configs)
+    new = _renamed(new, pairs)
     launches = {side: kernel_launches(_kernels(tables), iters)
                 for side, tables, iters in (("base", base, base_iters), ("new", new, new_iters))}
     series = {side: _series(l, step_totals(l)) for side, l in launches.items()}
@@ -316,8 +380,13 @@ def compare_tables(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], 
             row[f"base_{column}"], row[f"new_{column}"] = base_c.get(column), new_c.get(column)
         row["counters_moved"] = moved_counters(base_c, new_c)
         rows.append(row)
-    rows += _unmeasured_configs(base_configs, new_configs, {k[0] for k in series["base"]} | {k[0] for k in series["new"]})
+    measured = {k[0] for k in series["base"]} | {k[0] for k in series["new"]}
+    renamed_configs = _renamed({"configs": new_configs}, pairs)["configs"] if new_configs is not None else None
+    rows += _unmeasured_configs(base_configs, renamed_configs, measured)
     frame = _with_configs(_frame(rows), base_configs, new_configs)
+    by_base = {base_id: (new_id, change) for new_id, (base_id, change) in pairs.items()}
+    frame["new_config_id"] = frame["config_id"].map(lambda c: by_base.get(c, (c, None))[0]).astype("string")
+    frame["changed_params"] = frame["config_id"].map(lambda c: by_base.get(c, (None, None))[1]).astype("string")
     kind_rank = frame["kind"].map({"config": 0, "step": 1, "kernel": 2})
     frame = (frame.assign(_kind=kind_rank).sort_values(["workload", "config", "_kind", "order", "occurrence"],
                                                        kind="stable", na_position="first")

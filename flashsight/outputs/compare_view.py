@@ -52,6 +52,12 @@ def kernel_label(row: dict) -> str:
     return f"{row['short_name']} grid({grid}) block({block}){nth}"
 
 
+def config_label(row: dict) -> str:
+    """The measured range's name; a config paired across a parameter change says the change."""
+    changed = row.get("changed_params")
+    return f"{row['config']} ({changed})" if isinstance(changed, str) and changed else str(row["config"])
+
+
 def counts(frame: pd.DataFrame) -> dict[str, int]:
     return {v: int(n) for v, n in frame["verdict"].value_counts().items()}
 
@@ -76,7 +82,7 @@ def print_compare(frame: pd.DataFrame, console: Console, *, all_rows: bool = Fal
                       box=None, show_edge=False)
         for row in shown.to_dict("records"):
             style = STYLES[row["verdict"]]
-            table.add_row(MARKS[row["verdict"]], row["config"], kernel_label(row), duration(row["base_median_ns"]),
+            table.add_row(MARKS[row["verdict"]], config_label(row), kernel_label(row), duration(row["base_median_ns"]),
                           duration(row["new_median_ns"]), ratio_text(row), f"[{style}]{row['verdict']}[/]",
                           row["counters_moved"] or "")
         console.print(table)
@@ -92,7 +98,9 @@ def compare_json(frame: pd.DataFrame) -> dict:
     for row in frame.to_dict("records"):
         kernel = row["kind"] == "kernel"
         rows.append({
-            "config_id": row["config_id"], "workload": _plain(row["workload"]), "config": _plain(row["config"]),
+            "config_id": row["config_id"], "new_config_id": _plain(row["new_config_id"]),
+            "changed_params": _plain(row["changed_params"]),
+            "workload": _plain(row["workload"]), "config": _plain(row["config"]),
             "params": json.loads(row["params_json"]) if isinstance(row["params_json"], str) else None,
             "kind": row["kind"], "short_name": _plain(row["short_name"]),
             "mangled_name": _plain(row["mangled_name"]),
@@ -154,7 +162,7 @@ def _table(frame: pd.DataFrame) -> list[str]:
     head = ["| Change | Before | After | Ratio [95% interval] | Verdict | Config · kernel | Counters moved |",
             "|:---:|---:|---:|---:|---|---|---|"]
     body = [f"| {MARKS[r['verdict']].strip()} | {duration(r['base_median_ns'])} | {duration(r['new_median_ns'])} | "
-            f"{ratio_text(r)} | {r['verdict']} | {_cell(r['config'])} · {_cell(kernel_label(r))} | "
+            f"{ratio_text(r)} | {r['verdict']} | {_cell(config_label(r))} · {_cell(kernel_label(r))} | "
             f"{_cell(r['counters_moved'] or '')} |" for r in frame.to_dict("records")]
     return head + body
 
