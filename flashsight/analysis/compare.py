@@ -336,11 +336,12 @@ def run_floor(base_series: dict, new_series: dict, given_pct: float | None) -> F
     """The floor given, else the one the repeats of either run show, else the default."""
     if given_pct is not None:
         return Floor(given_pct, "given")
-    spreads = [noise.repeat_spread_pct(s["repeats"]) for series in (base_series, new_series)
-               for key, s in series.items() if key[1] == "kernel"]
-    estimated = noise.repeat_floor_pct(spreads)
+    spreads = {side: [noise.repeat_spread_pct(s["repeats"]) for key, s in series.items() if key[1] == "kernel"]
+               for side, series in (("base", base_series), ("new", new_series))}
+    estimated = noise.repeat_floor_pct(spreads["base"] + spreads["new"])
     if estimated is not None:
-        return Floor(estimated, f"repeats ({sum(not math.isnan(s) for s in spreads)} rows)")
+        rows = {side: sum(not math.isnan(v) for v in values) for side, values in spreads.items()}
+        return Floor(estimated, f"repeats ({rows['base']} base rows, {rows['new']} new rows)")
     return Floor(DEFAULT_FLOOR_PCT, "default")
 
 
