@@ -36,6 +36,20 @@ def test_the_interval_keeps_launch_order_dependence(launches):
     assert 1.23 < low < 1.25 < high < 1.27
 
 
+def test_the_timer_step_widens_the_interval_of_a_microsecond_kernel():
+    """nsys's durations on the H200 come in ~32 ns steps: 100 launches of a 2.2 µs merge kernel take a handful of
+    values, so their bootstrap medians all coincide; half a step per side keeps the interval honest."""
+    kernels = flashsight.load(RUN_A).table("gpu_kernels")
+    merge = kernels[(kernels["workload"] == "decode") & (kernels["batch"] == 1) & (kernels["num_kv_heads"] == 8) &
+                    (kernels["short_name"] == "PersistentVariableLengthMergeStatesKernel")].sort_values("start_ns")
+    durations = merge["duration_ns"].to_numpy("float64")
+    assert len(durations) == 100 and len(np.unique(durations)) < 10
+    assert 31 <= noise.resolution_ns([durations]) <= 33
+    low, high = noise.block_bootstrap_ratio([durations], [durations])
+    step = noise.resolution_ns([durations]) / np.median(durations)
+    assert low == pytest.approx(1 - step) and high == pytest.approx(1 + step)  # half a step on each side
+
+
 def test_drift_compares_the_last_third_with_the_first(launches):
     first, last = np.median(launches[:33]), np.median(launches[-33:])
     assert noise.drift_pct([launches]) == pytest.approx(100 * abs(last / first - 1))
