@@ -53,9 +53,35 @@ def kernel_label(row: dict) -> str:
 
 
 def config_label(row: dict) -> str:
-    """The measured range's name; a config paired across a parameter change says the change."""
+    """The config by the parameters that tell it from the others of its workload (`short_config`, else the
+    measured range's name); a config paired across a parameter change says the change."""
+    label = row.get("short_config") or row["config"]
     changed = row.get("changed_params")
-    return f"{row['config']} ({changed})" if isinstance(changed, str) and changed else str(row["config"])
+    return f"{label} ({changed})" if isinstance(changed, str) and changed else str(label)
+
+
+def with_short_configs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Adds `short_config`: the workload and only the parameters that vary among its configs in this comparison
+    ('decode batch=32 num_kv_heads=8' instead of all twelve)."""
+    params = {c: json.loads(p) for c, p in zip(frame["config_id"], frame["params_json"]) if isinstance(p, str)}
+    varying: dict[str, list[str]] = {}
+    for workload, ids in frame.groupby("workload", dropna=True)["config_id"].unique().items():
+        seen = [params[c] for c in ids if c in params]
+        keys = dict.fromkeys(k for p in seen for k in p)
+        varying[workload] = [k for k in keys if len({json.dumps(p.get(k)) for p in seen}) > 1]
+
+    def label(row) -> str | None:
+        if row["config_id"] not in params or pd.isna(row["workload"]):
+            return None
+        mine = params[row["config_id"]]
+        shown = " ".join(f"{k}={_value(mine.get(k))}" for k in varying.get(row["workload"], []))
+        return f"{row['workload']} {shown}".strip()
+
+    return frame.assign(short_config=frame.apply(label, axis=1) if len(frame) else [])
+
+
+def _value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -76,6 +102,7 @@ def print_compare(frame: pd.DataFrame, console: Console, *, all_rows: bool = Fal
     """The rows that are not `unchanged` (all with all_rows), then one summary line."""
     for line in frame.attrs.get("mismatches", []):
         console.print(f"[yellow]not comparable, compared anyway:[/] {line}")
+    frame = with_short_configs(frame)
     shown = frame if all_rows else frame[frame["verdict"] != "unchanged"]
     if len(shown):
         table = Table("", "config", "kernel", "base", "new", "ratio [95% interval]", "verdict", "counters moved",
@@ -145,6 +172,7 @@ def compare_markdown(frame: pd.DataFrame, *, heading: str | None = None) -> str:
         lines.append(f"> **not comparable, compared anyway:** {_cell(line)}")
     if frame.attrs.get("mismatches"):
         lines.append("")
+    frame = with_short_configs(frame)
     changed = frame[frame["verdict"] != "unchanged"]
     same = frame[frame["verdict"] == "unchanged"]
     if len(changed):
