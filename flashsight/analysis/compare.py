@@ -5,7 +5,9 @@ Rows are matched on `config_id` and the kernel: mangled name (the demangled one 
 block and `occurrence` (the n-th launch of that kernel within one step of the measured range). Each config also
 gets a `step` row, the summed kernel time of one step, so a config whose kernels changed identity (another
 template, another grid) is still compared as a whole. A kernel or config seen on one side only is a row with
-verdict `base_only` / `new_only`; a config seen on both sides without nsys kernels is `not_compared`.
+verdict `base_only` / `new_only`; a config seen on both sides without nsys kernels is `not_compared`. A base-only
+and a new-only config one parameter apart (decode page_size 16 → 1: a new config_id) are compared with each other,
+the change named in `changed_params`.
 
 A verdict is statistical and practical at once (see analysis/noise.py for the figures):
     regressed     ratio >= 1 + threshold  and the interval's low end above 1 + floor
@@ -417,6 +419,8 @@ def _judged(base: list[np.ndarray], new: list[np.ndarray], threshold_pct: float,
     drift = math.nan if drift < 0 else float(drift)
     row_floor = max(floor_pct, 0.0 if math.isnan(drift) else drift)
     judged, why = verdict(ratio, low, high, threshold_pct, row_floor)
+    if row_floor > floor_pct:
+        why += f" (the floor is the {drift:.1f}% this kernel drifted within one measured range)"
     return {"ratio": ratio, "ci_low": low, "ci_high": high, "drift_pct": drift, "floor_pct": row_floor,
             "verdict": judged, "note": why}
 
