@@ -151,7 +151,7 @@ def kernel_counters(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     The one place that knows where counters come from.
     """
     observations = tables.get("kernel_observations")
-    if observations is not None and {"config_id", "mangled_name"} <= set(observations.columns):
+    if observations is not None and {"config_id", *IDENTITY} <= set(observations.columns):
         return _counters_from_observations(observations)
     kernels = tables.get("ncu_kernels")
     if kernels is None or kernels.empty or "config_id" not in kernels.columns:
@@ -171,17 +171,15 @@ def kernel_counters(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _counters_from_observations(obs: pd.DataFrame) -> pd.DataFrame:
+    """kernel_observations has one row per config and kernel of the measured step, in launch order: the n-th row
+    of one kernel identity within a config is its n-th occurrence in the step."""
     df = obs.copy()
+    df["mangled_name"] = df["mangled_name"].fillna(df["short_name"]) if "short_name" in df else df["mangled_name"]
     if "occurrence" not in df.columns:
-        position = next((c for c in ("position", "launch_index", "position_in_step") if c in df.columns), None)
-        ident = [c for c in IDENTITY if c in df.columns]
-        df["occurrence"] = (df.groupby(["config_id", *ident], sort=False).cumcount() if position is None
-                            else df[position])
+        df["occurrence"] = df.groupby(["config_id", *IDENTITY], sort=False).cumcount()
     for column in COUNTERS:
         if column not in df.columns:
             df[column] = np.nan if column != "top_stall" else None
-    if not set(IDENTITY) <= set(df.columns):
-        return _empty_counters()
     return _one_per_key(df)
 
 
