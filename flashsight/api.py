@@ -311,20 +311,16 @@ def _compare_inputs(run: Run) -> dict[str, pd.DataFrame]:
 
 
 def _iters(run: Run) -> pd.Series | None:
-    """Steps per measured range by job_id: workload_results' iters, else each job's result.json."""
-    if run.has("workload_results"):
-        results = run.table("workload_results")
-        if {"job_id", "iters"} <= set(results.columns):
-            return results.set_index("job_id")["iters"]
-    if run.path is None or run.jobs.empty:
+    """Steps per measured range by job_id (workload_results' iters). Runs loaded together share job ids: a job
+    whose runs disagree is left out (its steps are then inferred from its launch counts)."""
+    if not run.has(RESULTS):
         return None
-    iters = {}
-    for job in run.jobs.to_dict("records"):
-        folder = run.path / job["job_dir"] if isinstance(job.get("job_dir"), str) else run.path
-        record = _read_json(folder / RESULT_FILE)
-        if record and isinstance(record.get("iters"), int):
-            iters[job["job_id"]] = record["iters"]
-    return pd.Series(iters, dtype="int64") if iters else None
+    results = run.table(RESULTS)
+    if not {"job_id", "iters"} <= set(results.columns):
+        return None
+    known = results.dropna(subset=["iters"]).groupby("job_id")["iters"]
+    agreed = known.first()[known.nunique() == 1]
+    return agreed.astype("int64") if len(agreed) else None
 
 
 # ------------------------------------------------------------------------------------------------ stalls
