@@ -243,7 +243,7 @@ def _read_json(path: Path) -> dict | None:
 # ------------------------------------------------------------------------------------------------ compare
 
 
-COMPARE_TABLES = ("gpu_kernels", "ncu_kernels", "warp_stalls", "kernel_observations")
+COMPARE_TABLES = ("gpu_kernels", "ncu_kernels", "warp_stalls", "kernel_observations", "job_conditions")
 
 
 def compare_runs(base: Run, new: Run, *, threshold_pct: float = 5.0, floor_pct: float | None = None,
@@ -256,7 +256,7 @@ def compare_runs(base: Run, new: Run, *, threshold_pct: float = 5.0, floor_pct: 
     NotComparableError, unless allow_mismatch: then the differences are in the frame's attrs["mismatches"].
     attrs also hold threshold_pct, floor_pct and floor_source.
     """
-    from flashsight.analysis.comparability import conditions, mismatches
+    from flashsight.analysis.comparability import conditions, mismatches, throttled_configs
     from flashsight.analysis.compare import compare_tables
 
     if threshold_pct < 0 or (floor_pct is not None and floor_pct < 0):
@@ -270,7 +270,8 @@ def compare_runs(base: Run, new: Run, *, threshold_pct: float = 5.0, floor_pct: 
                                  "(--allow-mismatch compares them anyway)")
     frame = compare_tables(sides["base"], sides["new"], base_configs=base.configs, new_configs=new.configs,
                            base_iters=_iters(base), new_iters=_iters(new), threshold_pct=threshold_pct,
-                           floor_pct=floor_pct)
+                           floor_pct=floor_pct, throttled={"base": throttled_configs(sides["base"]),
+                                                           "new": throttled_configs(sides["new"])})
     frame.attrs.update(mismatches=differences, base=_label(base), new=_label(new))
     return frame
 

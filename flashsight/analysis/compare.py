@@ -367,11 +367,13 @@ def run_floor(base_series: dict, new_series: dict, given_pct: float | None) -> F
 def compare_tables(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], *,
                    base_configs: pd.DataFrame | None = None, new_configs: pd.DataFrame | None = None,
                    base_iters: pd.Series | None = None, new_iters: pd.Series | None = None,
-                   threshold_pct: float = DEFAULT_THRESHOLD_PCT, floor_pct: float | None = None) -> pd.DataFrame:
+                   threshold_pct: float = DEFAULT_THRESHOLD_PCT, floor_pct: float | None = None,
+                   throttled: dict[str, set] | None = None) -> pd.DataFrame:
     """One row per config and kernel (and per config step) of either side; see the module docstring.
 
     base, new: each side's tables (`gpu_kernels` with `config_id`; `ncu_kernels`, `warp_stalls` or
     `kernel_observations` for counters). *_configs: config_id, workload, params_json (Run.configs).
+    throttled: {"base"|"new": config_ids whose nsys job ran throttled}: their rows are at most inconclusive.
     The frame's attrs hold the floor used (`floor_pct`, `floor_source`) and the threshold.
     """
     pairs = pair_changed_configs(base_configs, new_configs)
@@ -392,6 +394,7 @@ def compare_tables(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], 
             row["note"] = "kernel seen in the base run only" if n is None else "kernel seen in the new run only"
         else:
             row.update(_judged(b["repeats"], n["repeats"], threshold_pct, floor.pct))
+            row.update(_unless_throttled(row, throttled or {}, pairs))
         base_c, new_c = counters["base"].get(_counter_key(key), {}), counters["new"].get(_counter_key(key), {})
         for column in COUNTERS:
             row[f"base_{column}"], row[f"new_{column}"] = base_c.get(column), new_c.get(column)
@@ -437,6 +440,18 @@ def _judged(base: list[np.ndarray], new: list[np.ndarray], threshold_pct: float,
         why += f" (the floor is the {drift:.1f}% this kernel drifted within one measured range)"
     return {"ratio": ratio, "ci_low": low, "ci_high": high, "drift_pct": drift, "floor_pct": row_floor,
             "verdict": judged, "note": why}
+
+
+def _unless_throttled(row: dict, throttled: dict[str, set], pairs: dict) -> dict:
+    """A time measured while the GPU throttled says nothing about the code: no regressed/improved verdict."""
+    new_ids = {base_id: new_id for new_id, (base_id, _) in pairs.items()}
+    sides = [side for side, config in (("base", row["config_id"]), ("new", new_ids.get(row["config_id"],
+                                                                                       row["config_id"])))
+             if config in throttled.get(side, set())]
+    if not sides or row["verdict"] not in ("regressed", "improved"):
+        return {}
+    return {"verdict": "inconclusive",
+            "note": f"{row['note']}; but the GPU throttled during the {' and '.join(sides)} nsys job"}
 
 
 def _counter_lookup(tables: dict[str, pd.DataFrame]) -> dict[tuple, dict]:
