@@ -11,7 +11,10 @@ import pandas as pd
 RUNS = Path(__file__).parent / "data" / "runs"
 RUN_A = RUNS / "h200_small_a"  # devtools/plans/small.toml on the lent H200
 RUN_VARIANT = RUNS / "h200_small_variant"  # swept right after a: decode batch 32 at page_size 1 instead of 16
-H100_ENV = Path(__file__).parents[1] / "devtools" / "results" / "workloads" / "env.json"  # a real H100's env.json
+# a real H100's env.json (main moves devtools/results/ to docs/evidence/device_runs/)
+H100_ENV = next(p for p in (Path(__file__).parents[1] / "docs" / "evidence" / "device_runs" / "workloads" / "env.json",
+                            Path(__file__).parents[1] / "devtools" / "results" / "workloads" / "env.json")
+                if p.exists())
 
 
 def copy_run(src: Path, dst: Path) -> Path:
