@@ -61,7 +61,8 @@ def test_config_ids_and_job_ids_of_a_01_run_equal_those_of_the_same_plan_run_now
 
 def test_the_same_plan_run_now_writes_tables_that_validate(run_now):
     names = sorted(p.stem for p in run_now.glob("*.parquet"))
-    assert names == ["cuda_api", "devices", "gpu_kernels", "gpu_memops", "jobs", "nvtx_ranges"]
+    assert names == ["cuda_api", "devices", "gpu_kernels", "gpu_memops", "job_conditions", "jobs",
+                     "kernel_observations", "nvtx_ranges", "workload_results"]
     for name in names:
         validate(pq.read_table(run_now / f"{name}.parquet"), name)
     for job_dir in (run_now / "jobs").iterdir():
