@@ -21,7 +21,7 @@ import pandas as pd
 
 from flashsight.errors import FlashsightError, InputError
 from flashsight.schema.config import config_id
-from flashsight.schema.layout import ENV_FILE, JOB_FILE, JOBS_TABLE, RESULT_FILE, STATE_FILE
+from flashsight.schema.layout import ENV_FILE, JOB_FILE, JOBS_TABLE, PLAN_FILE, RESULT_FILE, STATE_FILE
 
 # Tables a run directory may hold besides the canonical ones (jobs is read through Run.jobs).
 _NOT_TABLES = {JOBS_TABLE}
@@ -37,6 +37,7 @@ class Run:
     _jobs: pd.DataFrame | None = field(default=None, repr=False)
     failures: dict[str, str] = field(default_factory=dict)  # captures that could not be read: path -> reason
     env: dict | None = field(default=None, repr=False)  # env.json of the run, when it has one
+    plan_text: str | None = field(default=None, repr=False)  # plan.toml of a sweep, as last given
 
     @property
     def table_names(self) -> list[str]:
@@ -99,7 +100,9 @@ def load(path: str | Path | Iterable[str | Path]) -> Run:
         raise InputError(f"{path}: not a flashsight run (no {STATE_FILE}, {JOB_FILE}, {JOBS_TABLE}.parquet or "
                          "tables in it)")
     kind = "sweep" if (path / f"{JOBS_TABLE}.parquet").exists() else ("job" if jobs is not None else "tables")
-    return Run(path=path, kind=kind, _tables=tables, _jobs=jobs, env=_read_json(path / ENV_FILE))
+    plan = path / PLAN_FILE
+    return Run(path=path, kind=kind, _tables=tables, _jobs=jobs, env=_read_json(path / ENV_FILE),
+               plan_text=plan.read_text() if plan.is_file() else None)
 
 
 def parse(paths: Iterable[str | Path]) -> Run:

@@ -1,0 +1,231 @@
+"""One section per workload family: a row per config × kernel, the plot of the metric that matters against the
+swept parameters, the stall matrix (reason × config) of each kernel, its hottest source lines, and the
+workload's own result.json figures where the run has them."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from flashsight.analysis.families import family_of, family_title, swept_params
+from flashsight.analysis.stall_matrix import as_grid, stall_matrix
+from flashsight.analysis.stalls import top_source_lines
+from flashsight.outputs.report import figures, fmt
+from flashsight.outputs.report.inputs import ReportData
+from flashsight.schema.stalls import REASONS
+from flashsight.outputs.report.model import Missing, Section, Table, Text
+
+# The metric that matters per family: (x parameter, y column, axis label, scale). rmsnorm is drawn as bars.
+PLOTS = {
+    "decode": ("batch", "gbps", "DRAM GB/s (ncu bytes / step time)", 1e9),
+    "prefill": ("seq_len", "tflops", "TFLOP/s (ncu FLOPs / step time)", 1e12),
+    "rope": ("tokens", "gbps", "DRAM GB/s (ncu bytes / step time)", 1e9),
+}
+
+
+def sections(data: ReportData) -> list[Section]:
+    return [_family(data, family) for family in data.families()]
+
+
+def _family(data: ReportData, family: str) -> Section:
+    workloads = [w for w in data.configs["workload"].unique() if family_of(w) == family]
+    configs = data.configs[data.configs["workload"].isin(workloads)]
+    obs = data.obs[data.obs["family"] == family]
+    sid = f"family-{_slug(family)}"
+    blocks: list = [Text(_summary(data, family, workloads, configs, obs))]
+    blocks += _missing_tools(data, workloads, obs)
+    children: list[Section] = []
+    if len(obs):
+        blocks.append(_config_table(obs))
+        blocks += _plots(data, family, workloads, configs, obs)
+        children.append(_stalls(data, family, sid, obs))
+        children.append(_hot_lines(data, family, sid, obs))
+    results = _results(data, workloads)
+    if results is not None:
+        children.append(Section(f"{sid}-results", "The workload's own results (result.json)", [results]))
+    elif obs.empty:
+        blocks.append(Missing(f"No kernels and no result.json rows for {family}: the run has nothing measured "
+                              "for it beyond its jobs' outcomes (see Overview)."))
+    return Section(sid, family_title(family), blocks, [c for c in children if c is not None])
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-").lower()
+
+
+def _summary(data, family, workloads, configs, obs) -> str:
+    jobs = data.jobs[data.jobs["workload"].isin(workloads)] if len(data.jobs) else data.jobs
+    parts = [f"{len(configs)} config{'s' if len(configs) != 1 else ''}"]
+    if len(jobs):
+        by_tool = jobs.groupby("tool")["status"].agg(lambda s: f"{(s == 'succeeded').sum()}/{len(s)}")
+        parts.append("jobs succeeded by tool: " + ", ".join(f"{t} {v}" for t, v in by_tool.items()))
+    swept = sorted({p for w in workloads for p in swept_params(data.configs, w)})
+    if swept:
+        parts.append("swept: " + ", ".join(f"`{p}`" for p in swept))
+    if len(obs):
+        parts.append(f"{obs['short_name'].nunique()} distinct kernel{'s' if obs['short_name'].nunique() != 1 else ''}")
+    if len(workloads) == 1 and workloads[0] != family:
+        parts.append(f"workload `{workloads[0]}`")
+    return "; ".join(parts) + "."
+
+
+def _missing_tools(data, workloads, obs) -> list:
+    out = []
+    tools = set(data.jobs.loc[data.jobs["workload"].isin(workloads) & (data.jobs["status"] == "succeeded"), "tool"]) \
+        if len(data.jobs) else set()
+    has_nsys = "nsys_median_ns" in obs and obs["nsys_median_ns"].notna().any()
+    has_ncu = "ncu_duration_ns" in obs and obs["ncu_duration_ns"].notna().any()
+    if len(obs) and not has_nsys:
+        out.append(Missing("No nsys timings for these kernels" + (" (no nsys job succeeded)" if "nsys" not in tools
+                           else "") + ": times and rates below are ncu's own, at its locked clocks."))
+    if len(obs) and not has_ncu:
+        out.append(Missing("No ncu counters for these kernels" + (" (no ncu job succeeded)" if "ncu" not in tools
+                           else "") + ": no FLOPs, bytes, rates, bound class or stalls, only nsys times."))
+    return out
+
+
+def _config_table(obs: pd.DataFrame) -> Table:
+    nsys_time = obs["nsys_median_ns"].notna().any()
+    flop_rate = obs["achieved_flop_per_s"] if nsys_time else obs.get("flop_per_s", obs["achieved_flop_per_s"])
+    byte_rate = obs["achieved_dram_bytes_per_s"] if nsys_time else obs.get("dram_bytes_per_s",
+                                                                           obs["achieved_dram_bytes_per_s"])
+    dram_pct = obs["dram_peak_pct"] if nsys_time else obs.get("ncu_dram_peak_pct", obs["dram_peak_pct"])
+    stall = [f"{REASONS.get(r, (r,))[0]} {fmt.pct(p, 0)}" if isinstance(r, str) else fmt.DASH
+             for r, p in zip(obs["top_stall"], obs["top_stall_pct"])]
+    table = pd.DataFrame({
+        "config": obs["label"], "kernel": obs["short_name"].map(fmt.text),
+        "launches": obs["nsys_launches"].map(fmt.count),
+        "nsys median": obs["nsys_median_ns"].map(fmt.ns), "ncu duration": obs["ncu_duration_ns"].map(fmt.ns),
+        "TFLOP/s": flop_rate.map(fmt.tflops), "GB/s": byte_rate.map(fmt.gbps),
+        "tensor %": obs["tensor_peak_pct"].map(fmt.pct), "DRAM %": dram_pct.map(fmt.pct),
+        "bound": obs["bound"].map(fmt.text), "top stall": stall,
+    })
+    caption = ("One row per config × kernel. Rates: ncu's FLOPs and DRAM bytes over the "
+               + ("nsys median time (the GPU's own clocks)" if nsys_time else "ncu duration (its locked clocks)")
+               + "; tensor % is ncu's (its clocks); DRAM % is the rate over ncu's DRAM peak.")
+    return Table(table.reset_index(drop=True), caption=caption, anchors=list(obs["row_id"]))
+
+
+def config_totals(obs: pd.DataFrame, data: ReportData) -> pd.DataFrame:
+    """Per config: the step's time (sum of its kernels' nsys medians, else ncu durations), FLOPs, bytes, rates."""
+    time_col = "nsys_median_ns" if obs["nsys_median_ns"].notna().any() else "ncu_duration_ns"
+    g = obs.groupby("config_id", sort=False)
+    totals = pd.DataFrame({"time_ns": g[time_col].sum(min_count=1), "flop": g["flop"].sum(min_count=1),
+                           "dram_bytes": g["dram_bytes"].sum(min_count=1), "kernels": g.size()}).reset_index()
+    totals["tflops"] = totals["flop"] / (totals["time_ns"] / 1e9)
+    totals["gbps"] = totals["dram_bytes"] / (totals["time_ns"] / 1e9)
+    params = data.configs.drop(columns=[c for c in ("workload",) if c in data.configs])
+    totals = totals.merge(data.labels[["config_id", "label"]], on="config_id", how="left")
+    totals = totals.merge(params, on="config_id", how="left")
+    totals.attrs["time_source"] = "nsys" if time_col == "nsys_median_ns" else "ncu"
+    return totals
+
+
+def _plots(data, family, workloads, configs, obs) -> list:
+    totals = config_totals(obs, data)
+    if totals.empty:
+        return []
+    clock = "nsys medians" if totals.attrs["time_source"] == "nsys" else "ncu durations, locked clocks"
+    colour = figures.colour_of(family, data.families())
+    swept = list(dict.fromkeys(p for w in workloads for p in swept_params(data.configs, w)))
+    name = f"family-{_slug(family)}"
+    totals["tip"] = [f"{family} {lab}\nstep {fmt.ns(t)} ({k} kernel{'s' if k != 1 else ''}), {fmt.tflops(f)}, "
+                     f"{fmt.gbps(b)}" for lab, t, k, f, b in zip(totals["label"], totals["time_ns"], totals["kernels"],
+                                                               totals["tflops"], totals["gbps"])]
+    if family == "rmsnorm" and "op" in totals:
+        totals["dram_mb"] = totals["dram_bytes"]
+        group = "batch" if "batch" in swept else None
+        fig = figures.grouped_bars(totals, "op", group, [("dram_bytes", "DRAM bytes per step (MB, ncu)", 1e6),
+                                                        ("time_ns", f"step time (µs, {clock})", 1e3)],
+                                   title="RMSNorm: plain, fused add+norm and the unfused pair", name=name,
+                                   caption=f"DRAM bytes (ncu) and time ({clock}) of one step per op.", colour=colour)
+        return [fig]
+    x, y, ylabel, scale = PLOTS.get(family, (None, None, None, None))
+    if x not in swept:
+        x = next((p for p in swept if pd.to_numeric(totals.get(p), errors="coerce").notna().all()), None) \
+            if swept else None
+    if y is None:
+        y, ylabel, scale = ("gbps", "DRAM GB/s (ncu bytes / step time)", 1e9) if totals["gbps"].notna().any() else \
+            ("time_ns", f"step time (µs, {clock})", 1e3)
+    if totals[y].isna().all():
+        return [Missing(f"No {ylabel} for {family}: the counters it needs are not in this run.")]
+    series = [p for p in swept if p != x]
+    fig = figures.metric_vs_param(totals, x, y, series, ylabel=ylabel, scale=scale,
+                                  title=f"{family_title(family)}: {ylabel.split(' (')[0]} vs {x or 'config'}",
+                                  name=name, caption=f"{ylabel} per config ({clock}); hover a point for its config.",
+                                  colour=colour)
+    return [fig]
+
+
+def _stalls(data, family, sid, obs) -> Section:
+    kernels, stalls = data.table("ncu_kernels"), data.table("warp_stalls")
+    if kernels is None or stalls is None:
+        return Section(f"{sid}-stalls", "Stall matrix", [Missing("No warp-stall metrics (no ncu job, or ncu ran "
+                                                                 "without WarpStateStats/SourceCounters).")])
+    fam_kernels = kernels[kernels["config_id"].isin(set(obs["config_id"]))] if "config_id" in kernels else kernels
+    matrix = stall_matrix(stalls, fam_kernels, data.labels)
+    if matrix.empty:
+        return Section(f"{sid}-stalls", "Stall matrix", [Missing("No warp-stall samples for these kernels.")])
+    order = list(dict.fromkeys(obs["label"]))
+    blocks: list = [Text("Share of stalls by reason (rows: the kernel's top reasons across the grid; columns: "
+                         "configs). PC sampling where collected, else warp-state ratios.")]
+    for (workload, kernel), part in matrix.groupby(["workload", "short_name"], sort=False):
+        grid = as_grid(part, order)
+        cells = grid.apply(lambda col: col.map(lambda v: fmt.pct(v, 0)))
+        cells.insert(0, "reason", [REASONS.get(r, (r,))[0] for r in grid.index])
+        shade = grid.reset_index(drop=True)
+        shade.insert(0, "reason", float("nan"))
+        source = part["source"].iloc[0].replace("_", " ")
+        blocks.append(Table(cells.reset_index(drop=True), caption=f"{kernel} ({source})", shade=shade))
+    return Section(f"{sid}-stalls", "Stall matrix", blocks)
+
+
+def _hot_lines(data, family, sid, obs) -> Section:
+    source, kernels = data.table("ncu_source"), data.table("ncu_kernels")
+    title = "Hottest source lines"
+    if source is None or source.empty or kernels is None:
+        return Section(f"{sid}-hot", title, [Missing("No source-level samples (ncu's SourceCounters section was "
+                                                    "not collected).")])
+    blocks: list = []
+    main = data.main[data.main["family"] == family]
+    for kernel in dict.fromkeys(main["short_name"].dropna()):
+        rows = obs[(obs["short_name"] == kernel) & obs["ncu_duration_ns"].notna()]
+        if rows.empty or "job_id" not in rows:
+            continue
+        row = rows.loc[rows["ncu_duration_ns"].idxmax()]
+        part = source[(source["job_id"] == row["job_id"]) & (source["kernel_id"] == row["kernel_id"])] \
+            if "job_id" in source else source[source["kernel_id"] == row["kernel_id"]]
+        if part.empty:
+            continue
+        hot = top_source_lines(part, n=5)
+        table = pd.DataFrame({
+            "line": [f"{str(f).rsplit('/', 1)[-1]}:{l}" if isinstance(f, str) else f"{a:#x}"
+                     for f, l, a in zip(hot.get("cuda_file", [None] * len(hot)), hot.get("cuda_line", [None] * len(hot)),
+                                        hot["address"])],
+            "samples": [f"{s:.0f} ({p:.0f}%)" for s, p in zip(hot["samples"], hot["share_pct"])],
+            "SASS": hot["sass"].map(lambda t: fmt.text(t)[:70]),
+            "mostly": [f"{REASONS.get(r, (r,))[0]} {fmt.pct(p, 0)}" if isinstance(r, str) else fmt.DASH
+                       for r, p in zip(hot["top_reason"], hot["top_reason_pct"])],
+        })
+        blocks.append(Table(table, caption=f"{kernel} at {row['label']} (its longest ncu config): top lines by "
+                                           "PC samples"))
+    if not blocks:
+        blocks.append(Missing("No source-level samples for these kernels."))
+    return Section(f"{sid}-hot", title, blocks)
+
+
+def _results(data, workloads) -> Table | None:
+    results = data.table("workload_results")
+    if results is None or "workload" not in results:
+        return None
+    part = results[results["workload"].isin(workloads)]
+    if part.empty:
+        return None
+    skip = {"job_id", "config_id", "workload", "tool", "params_json", "run", "source_file"}
+    skip |= {c for c in data.configs.columns}
+    numeric = [c for c in part.columns if c not in skip and pd.api.types.is_numeric_dtype(part[c])
+               and part[c].notna().any()][:10]
+    table = pd.DataFrame({"config": [data.label_of(c) for c in part.get("config_id", [])],
+                          "tool": part.get("tool", pd.Series([fmt.DASH] * len(part))).map(fmt.text).values})
+    for c in numeric:
+        table[c] = part[c].map(lambda v: fmt.DASH if fmt.missing(v) else f"{v:.4g}").values
+    return Table(table, caption="One row per job, as its result.json reported (the workload's own timing)")

@@ -1,0 +1,42 @@
+"""Timeline: one measured step of one config per family (its heaviest), from nsys: streams, kernels, NVTX."""
+
+from __future__ import annotations
+
+from flashsight.analysis.timeline import measured_steps
+from flashsight.outputs.report import figures, fmt
+from flashsight.outputs.report.inputs import ReportData
+from flashsight.outputs.report.model import Missing, Section, Text
+
+
+def selected_configs(data: ReportData) -> list[str]:
+    """Per family, the config whose kernels take the longest (sum of nsys medians)."""
+    obs = data.obs.dropna(subset=["nsys_median_ns"]) if "nsys_median_ns" in data.obs else data.obs.iloc[0:0]
+    if obs.empty:
+        return []
+    per_config = obs.groupby(["family", "config_id"], sort=False)["nsys_median_ns"].sum().reset_index()
+    best = per_config.sort_values("nsys_median_ns", ascending=False).groupby("family", sort=False).head(1)
+    order = {f: i for i, f in enumerate(data.families())}
+    return list(best.assign(o=best["family"].map(order)).sort_values("o")["config_id"])
+
+
+def section(data: ReportData) -> Section:
+    kernels = data.table("gpu_kernels")
+    if kernels is None or kernels.empty:
+        return Section("timeline", "Timeline", [Missing("No nsys kernels in this run (no nsys job succeeded, or "
+                                                        "the workloads launched no GPU work): no timeline.")])
+    chosen = selected_configs(data)
+    steps = measured_steps(kernels, data.table("nvtx_ranges"), data.table("gpu_memops"), chosen)
+    if steps.empty:
+        return Section("timeline", "Timeline", [Missing("No kernels inside a measured range: no timeline.")])
+    titles = {c: f"{data.labels.set_index('config_id')['family'].get(c, '')} {data.label_of(c)}" for c in chosen}
+    families = dict(zip(data.labels["config_id"], data.labels["family"]))
+    fig = figures.timeline(steps, titles, families, data.families())
+    spans = steps.groupby("config_id")["rel_start_ns"].max()
+    lines = ", ".join(f"{titles.get(c, c)}: {int(steps[(steps.config_id == c) & (steps.kind == 'kernel')].shape[0])} "
+                      f"kernels in {fmt.ns(_span(steps, c))}" for c in spans.index)
+    return Section("timeline", "Timeline", [Text(f"One step of the heaviest config of each family ({lines})."), fig])
+
+
+def _span(steps, cid) -> float:
+    part = steps[(steps["config_id"] == cid) & (steps["kind"] != "nvtx")]
+    return float((part["rel_start_ns"] + part["duration_ns"]).max())
