@@ -76,6 +76,21 @@ class Run:
                             "ncu_options", "batch_id", "job_dir") if c in jobs]
         return jobs.drop(columns=drop).drop_duplicates("config_id").reset_index(drop=True)
 
+    def report(self, out: str | Path | None = None, baseline: "Run | str | Path | None" = None) -> dict[str, Path]:
+        """Write report.md (figures as PNG beside it) and report.html (one self-contained page) into `out`
+        (default <run>/report/); returns {'markdown', 'html', 'figures'} paths. `baseline` (a Run or a run
+        directory) adds what changed against it."""
+        from flashsight.outputs.report import write_report
+
+        if out is None and (self.path is None or not Path(self.path).is_dir()):
+            raise InputError("this run has no folder of its own: give the report an output folder (--out)")
+        if baseline is not None and not isinstance(baseline, Run):
+            baseline = load(baseline)
+        try:
+            return write_report(self, Path(out) if out is not None else None, baseline=baseline)
+        except OSError as exc:
+            raise InputError(f"{exc.filename or out}: cannot write the report ({exc.strerror or exc})") from None
+
     def __repr__(self) -> str:
         jobs = f", {len(self.jobs)} jobs" if self._jobs is not None else ""
         return f"<flashsight.Run {self.kind} {self.path or ''}{jobs}, tables: {', '.join(self.table_names)}>"
@@ -175,28 +190,76 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+# ------------------------------------------------------------------------------------------------ sample
+
+
+SAMPLE_DIR = Path(__file__).parent / "sample"
+
+
+def sample() -> Run:
+    """The real run shipped inside the package (tables only): `flashsight report --sample` works on any laptop."""
+    if not (SAMPLE_DIR / f"{JOBS_TABLE}.parquet").exists():
+        raise InputError(f"{SAMPLE_DIR}: this flashsight ships no sample run")
+    return load(SAMPLE_DIR)
+
+
 # ------------------------------------------------------------------------------------------------ stalls
 
 
 STALL_TABLES = ("ncu_kernels", "warp_stalls", "ncu_source")
 
 
-def stall_tables(target: Path) -> list[tuple[str, dict[str, pd.DataFrame]]]:
-    """[(label, tables)] for `flashsight stalls`: a run folder (its parsed tables, else its *.ncu-rep) or one file."""
+@dataclass
+class StallInput:
+    """What `flashsight stalls` shows for one input: its tables, and for a sweep the config labels that make the
+    grid's columns (None: one report, shown kernel by kernel)."""
+
+    label: str
+    tables: dict[str, pd.DataFrame]
+    labels: pd.DataFrame | None = None
+
+
+def stall_tables(target: Path) -> list[StallInput]:
+    """The inputs of `flashsight stalls`: a sweep (its merged tables, by config), a folder of parsed tables, a
+    folder of *.ncu-rep, or one file."""
+    from flashsight.analysis.families import config_labels
     from flashsight.parsers.ncu_report import read_ncu
 
     target = Path(target)
     if not target.exists():
         raise InputError(f"{target}: no such file or folder")
     if target.is_file():
-        return [(target.name, read_ncu(target))]
+        return [StallInput(target.name, read_ncu(target))]
     if any((target / f"{name}.parquet").exists() for name in ("warp_stalls", "ncu_kernels")):
         run = load(target)
-        return [(target.name, {name: run.table(name) for name in STALL_TABLES if run.has(name)})]
+        tables = {name: run.table(name) for name in STALL_TABLES if run.has(name)}
+        sweep = run.kind == "sweep" and "config_id" in tables.get("ncu_kernels", pd.DataFrame())
+        return [StallInput(target.name, tables, config_labels(run.configs) if sweep else None)]
     reports = sorted(target.rglob("*.ncu-rep"))
     if not reports:
         raise InputError(f"{target}: no ncu tables (ncu_kernels.parquet, warp_stalls.parquet) and no .ncu-rep in it")
-    return [(str(r.relative_to(target)), read_ncu(r)) for r in reports]
+    return [StallInput(str(r.relative_to(target)), read_ncu(r)) for r in reports]
+
+
+# ------------------------------------------------------------------------------------------------ export
+
+
+def export_perfetto(run_dir: str | Path, out: str | Path | None = None) -> tuple[Path, int]:
+    """The measured ranges of a run as a Chrome trace (default <run>/trace.json.gz): (path, events written)."""
+    from flashsight.outputs.perfetto import chrome_trace, write_trace
+
+    run = load(run_dir)
+    if not run.has("gpu_kernels"):
+        raise InputError(f"{run_dir}: no nsys kernels (gpu_kernels) to export: the run has no nsys capture")
+    if out is None:
+        if not Path(run_dir).is_dir():
+            raise InputError(f"{run_dir}: give --out FILE for a single capture")
+        out = Path(run_dir) / "trace.json.gz"
+    trace = chrome_trace(run)
+    try:
+        return write_trace(trace, Path(out)), len(trace["traceEvents"])
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write the trace ({exc.strerror or exc})") from None
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -268,9 +331,12 @@ class SweepSession:
     options: object
     store: object
 
+    report: dict | None = None  # the report's paths once run() wrote it
+    report_error: str | None = None  # why it could not (one line): the sweep's outcome never depends on it
+
     def run(self, wait, on_event=None):
         """Run every pending job (wait(workers) shows progress, on_event(kind, job, detail) hears each change);
-        SIGTERM ends it like Ctrl-C. Returns the runner's Summary."""
+        SIGTERM ends it like Ctrl-C. Then writes the report (<out>/report/). Returns the runner's Summary."""
         import signal
 
         from flashsight.orchestrator.runner import Sweep
@@ -280,10 +346,22 @@ class SweepSession:
 
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
-            return Sweep(self.out, self.plan, self.options, on_event=on_event).run(wait)
+            summary = Sweep(self.out, self.plan, self.options, on_event=on_event).run(wait)
         finally:
             signal.signal(signal.SIGTERM, previous)
             self.store.close()
+        self.report, self.report_error = write_sweep_report(self.out)
+        return summary
+
+
+def write_sweep_report(out: Path) -> tuple[dict | None, str | None]:
+    """The report of a finished (or stopped) sweep: (paths, None), or (None, why not) — never an exception, so
+    a report problem can never fail the night's sweep."""
+    try:
+        return load(out).report(), None
+    except Exception as exc:  # noqa: BLE001 - any failure of the report is one warning line, not a failed sweep
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, f"{type(exc).__name__}: {text}" if not isinstance(exc, FlashsightError) else text
 
 
 def open_sweep(plan_path: Path | None, out: Path | None, *, resume: bool = False, retry_failed: bool = False,
