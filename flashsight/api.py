@@ -249,8 +249,8 @@ def export_perfetto(run_dir: str | Path, out: str | Path | None = None) -> tuple
     from flashsight.outputs.perfetto import chrome_trace, write_trace
 
     run = load(run_dir)
-    if not run.has("gpu_kernels"):
-        raise InputError(f"{run_dir}: no nsys kernels (gpu_kernels) to export: the run has no nsys capture")
+    if not run.has("gpu_kernels") or run.table("gpu_kernels").empty:
+        raise InputError(f"{run_dir}: no GPU kernels in its nsys tables (gpu_kernels): nothing to export")
     if out is None:
         if not Path(run_dir).is_dir():
             raise InputError(f"{run_dir}: give --out FILE for a single capture")

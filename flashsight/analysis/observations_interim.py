@@ -17,7 +17,8 @@ NCU_COLUMNS = {"duration_ns": "ncu_duration_ns", "sm_frequency_hz": "ncu_sm_freq
 NCU_KEPT = ["flop", "tensor_flop", "fp32_flop", "dram_bytes", "tensor_peak_pct", "bound", "bound_reason",
             "peak_dram_bytes_per_s", "peak_tensor_flop_per_s", "peak_fp32_flop_per_s", "tensor_type",
             "sm_throughput_pct", "dram_throughput_pct", "achieved_occupancy_pct", "arithmetic_intensity",
-            "flop_per_s", "dram_bytes_per_s", "dram_peak_pct", "grid_size", "block_size"]
+            "flop_per_s", "dram_bytes_per_s", "dram_peak_pct", "grid_size", "block_size",
+            "l2_bytes", "l1_bytes", "peak_l2_bytes_per_s", "peak_l1_bytes_per_s", "peak_compute_flop_per_s"]
 
 
 def interim_observations(gpu_kernels: pd.DataFrame | None, ncu_kernels: pd.DataFrame | None,

@@ -26,7 +26,7 @@ td.shade { text-align: right; }
 tr:target td, li:target { background: #fff3b0 !important; outline: 2px solid #e0b000; }
 caption { caption-side: top; text-align: left; color: #555; font-style: italic; padding: 2px 0 4px; }
 figure { margin: 10px 0 18px; } figcaption { color: #555; font-style: italic; font-size: 12.5px; }
-svg.figure { width: 100%; height: auto; max-width: 1000px; display: block; }
+svg.figure { width: 100%; height: auto; max-width: 900px; display: block; }
 g.tip:hover { opacity: 0.55; cursor: crosshair; }
 .missing { background: #fff8e6; border-left: 4px solid #f0b400; padding: 6px 10px; margin: 8px 0; }
 details { margin: 6px 0; } summary { cursor: pointer; color: #444; }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from flashsight.analysis.families import family_of, family_title, swept_params
+from flashsight.analysis.families import FAMILY_ORDER, family_of, family_title, swept_params
 from flashsight.analysis.stall_matrix import as_grid, stall_matrix
 from flashsight.analysis.stalls import top_source_lines
 from flashsight.outputs.report import figures, fmt
@@ -39,12 +39,16 @@ def _family(data: ReportData, family: str) -> Section:
         blocks += _plots(data, family, workloads, configs, obs)
         children.append(_stalls(data, family, sid, obs))
         children.append(_hot_lines(data, family, sid, obs))
+    ranges = _nvtx_ranges(data, configs) if family not in FAMILY_ORDER else None
+    if ranges is not None:
+        blocks.append(ranges)
     results = _results(data, workloads)
     if results is not None:
         children.append(Section(f"{sid}-results", "The workload's own results (result.json)", [results]))
-    elif obs.empty:
-        blocks.append(Missing(f"No kernels and no result.json rows for {family}: the run has nothing measured "
-                              "for it beyond its jobs' outcomes (see Overview)."))
+    if obs.empty:
+        lacks = "no kernels" + ("" if ranges is not None else ", no NVTX ranges") + \
+            ("" if results is not None else ", no result.json rows (workload_results)")
+        blocks.append(Missing(f"For {family} this run has {lacks}: nothing to chart, no rates or stalls."))
     return Section(sid, family_title(family), blocks, [c for c in children if c is not None])
 
 
@@ -122,7 +126,7 @@ def config_totals(obs: pd.DataFrame, data: ReportData) -> pd.DataFrame:
 
 def _plots(data, family, workloads, configs, obs) -> list:
     totals = config_totals(obs, data)
-    if totals.empty:
+    if len(totals) < 2:  # one config: its row above says it all
         return []
     clock = "nsys medians" if totals.attrs["time_source"] == "nsys" else "ncu durations, locked clocks"
     colour = figures.colour_of(family, data.families())
@@ -211,6 +215,24 @@ def _hot_lines(data, family, sid, obs) -> Section:
     if not blocks:
         blocks.append(Missing("No source-level samples for these kernels."))
     return Section(f"{sid}-hot", title, blocks)
+
+
+def _nvtx_ranges(data, configs) -> Table | None:
+    """A user's workload: its own NVTX ranges per config (count and CPU time), which nsys saw even without kernels."""
+    ranges = data.table("nvtx_ranges")
+    if ranges is None or "config_id" not in ranges:
+        return None
+    part = ranges[ranges["config_id"].isin(set(configs["config_id"])) & ranges["duration_ns"].notna()]
+    if part.empty:
+        return None
+    domain = part["domain"].astype(object).where(part["domain"].notna(), "")
+    part = part.assign(range=(domain + ":" + part["name"].astype(str)).str.lstrip(":"))
+    g = part.groupby(["config_id", "range"], sort=False)["duration_ns"]
+    stats = pd.DataFrame({"n": g.size(), "total": g.sum(), "median": g.median()}).reset_index()
+    table = pd.DataFrame({"config": [data.label_of(c) for c in stats["config_id"]], "NVTX range": stats["range"],
+                          "instances": stats["n"].map(fmt.count), "total": stats["total"].map(fmt.ns),
+                          "median": stats["median"].map(fmt.ns)})
+    return Table(table, caption="The workload's NVTX ranges as nsys recorded them (CPU time, nsys's clock)")
 
 
 def _results(data, workloads) -> Table | None:

@@ -28,7 +28,9 @@ def section(data: ReportData) -> Section:
     steps = measured_steps(kernels, data.table("nvtx_ranges"), data.table("gpu_memops"), chosen)
     if steps.empty:
         return Section("timeline", "Timeline", [Missing("No kernels inside a measured range: no timeline.")])
-    titles = {c: f"{data.labels.set_index('config_id')['family'].get(c, '')} {data.label_of(c)}" for c in chosen}
+    family = dict(zip(data.labels["config_id"], data.labels["family"]))
+    titles = {c: data.label_of(c) if data.label_of(c) == family.get(c) else f"{family.get(c, '')} {data.label_of(c)}"
+              for c in chosen}
     families = dict(zip(data.labels["config_id"], data.labels["family"]))
     fig = figures.timeline(steps, titles, families, data.families())
     spans = steps.groupby("config_id")["rel_start_ns"].max()
