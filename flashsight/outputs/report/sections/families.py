@@ -37,8 +37,9 @@ def _family(data: ReportData, family: str) -> Section:
     if len(obs):
         blocks.append(_config_table(obs))
         blocks += _plots(data, family, workloads, configs, obs)
-        children.append(_stalls(data, family, sid, obs))
-        children.append(_hot_lines(data, family, sid, obs))
+        if obs["ncu_duration_ns"].notna().any():  # stalls and source lines come from ncu
+            children.append(_stalls(data, family, sid, obs))
+            children.append(_hot_lines(data, family, sid, obs))
     ranges = _nvtx_ranges(data, configs) if family not in FAMILY_ORDER else None
     if ranges is not None:
         blocks.append(ranges)
@@ -103,10 +104,14 @@ def _config_table(obs: pd.DataFrame) -> Table:
         "tensor %": obs["tensor_peak_pct"].map(fmt.pct), "DRAM %": dram_pct.map(fmt.pct),
         "bound": obs["bound"].map(fmt.text), "top stall": stall,
     })
-    caption = ("One row per config × kernel. Rates: ncu's FLOPs and DRAM bytes over the "
-               + ("nsys median time (the GPU's own clocks)" if nsys_time else "ncu duration (its locked clocks)")
-               + "; tensor % is ncu's (its clocks); DRAM % is the rate over ncu's DRAM peak.")
-    return Table(table.reset_index(drop=True), caption=caption, anchors=list(obs["row_id"]))
+    has_ncu = obs["ncu_duration_ns"].notna().any()
+    caption = "One row per config × kernel." + (
+        (" Rates: ncu's FLOPs and DRAM bytes over the "
+         + ("nsys median time (the GPU's own clocks)" if nsys_time else "ncu duration (its locked clocks)")
+         + "; tensor % is ncu's (its clocks); DRAM % is the rate over ncu's DRAM peak.") if has_ncu else
+        " nsys times only (the GPU's own clocks).")
+    empty = [c for c in table.columns[2:] if (table[c] == fmt.DASH).all()]  # a column no row has: say it once, above
+    return Table(table.drop(columns=empty).reset_index(drop=True), caption=caption, anchors=list(obs["row_id"]))
 
 
 def config_totals(obs: pd.DataFrame, data: ReportData) -> pd.DataFrame:

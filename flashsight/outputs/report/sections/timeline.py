@@ -34,9 +34,13 @@ def section(data: ReportData) -> Section:
     families = dict(zip(data.labels["config_id"], data.labels["family"]))
     fig = figures.timeline(steps, titles, families, data.families())
     spans = steps.groupby("config_id")["rel_start_ns"].max()
-    lines = ", ".join(f"{titles.get(c, c)}: {int(steps[(steps.config_id == c) & (steps.kind == 'kernel')].shape[0])} "
-                      f"kernels in {fmt.ns(_span(steps, c))}" for c in spans.index)
+    lines = ", ".join(f"{titles.get(c, c)}: {_n(int(((steps.config_id == c) & (steps.kind == 'kernel')).sum()))} "
+                      f"in {fmt.ns(_span(steps, c))}" for c in chosen if c in spans.index)
     return Section("timeline", "Timeline", [Text(f"One step of the heaviest config of each family ({lines})."), fig])
+
+
+def _n(kernels: int) -> str:
+    return f"{kernels} kernel{'s' if kernels != 1 else ''}"
 
 
 def _span(steps, cid) -> float:
