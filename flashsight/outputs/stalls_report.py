@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from flashsight.analysis.families import family_of, ordered_families
 from flashsight.analysis.stall_matrix import as_grid, stall_matrix
 from flashsight.analysis.stalls import top_source_lines
 from flashsight.schema.stalls import NOT_A_STALL, REASONS
@@ -84,13 +85,16 @@ def render_stall_grid(tables: dict[str, pd.DataFrame], labels: pd.DataFrame, con
     if matrix.empty:
         return 0
     order = list(labels["label"])
+    families = ordered_families(matrix["workload"])
     shown = 0
-    for workload, per_workload in matrix.groupby("workload", sort=False):
+    for workload, per_workload in sorted(matrix.groupby("workload", sort=False),
+                                         key=lambda item: families.index(family_of(item[0]))):
         console.rule(f"[bold]{workload}[/]")
         for kernel, part in per_workload.groupby("short_name", sort=False):
             grid = as_grid(part, order)
-            table = Table(title=f"{kernel} [dim]({part['source'].iloc[0].replace('_', ' ')}, % of stalls)[/]",
-                          title_justify="left", box=None, header_style="dim", pad_edge=False)
+            console.print(f"[bold]{kernel}[/] [dim]({part['source'].iloc[0].replace('_', ' ')}, % of stalls)[/]",
+                          soft_wrap=True)
+            table = Table(box=None, header_style="dim", pad_edge=False)
             table.add_column("stall reason")
             for column in grid.columns:
                 table.add_column(str(column), justify="right")
