@@ -182,14 +182,14 @@ def metric_vs_param(frame: pd.DataFrame, x: str | None, y: str, series: list[str
             groups = data.groupby(series, sort=True, dropna=False) if series else [((), data)]
             palette = [colour, *OTHER_COLOURS, *FAMILY_COLOURS.values()]
             for i, (key, g) in enumerate(groups):
-                g = g.assign(_x=pd.to_numeric(g[x])).sort_values("_x")
+                g = g.assign(x_value=pd.to_numeric(g[x])).sort_values("x_value")
                 key = key if isinstance(key, tuple) else (key,)
                 label = " ".join(f"{s}={_plain(v)}" for s, v in zip(series, key)) or None
                 c = palette[i % len(palette)]
-                ax.plot(g["_x"], g[y] / scale, color=c, linewidth=1.2, label=label)
-                for row in g.itertuples(index=False):
-                    (pt,) = ax.plot([row._x], [getattr(row, y) / scale], marker="o", color=c, linestyle="none")
-                    tips.add(pt, row.tip)
+                ax.plot(g["x_value"], g[y] / scale, color=c, linewidth=1.2, label=label)
+                for row in g.to_dict("records"):
+                    (pt,) = ax.plot([row["x_value"]], [row[y] / scale], marker="o", color=c, linestyle="none")
+                    tips.add(pt, row["tip"])
             if logx:
                 ax.set_xscale("log", base=2)
             ax.set_xlabel(x)
@@ -197,9 +197,9 @@ def metric_vs_param(frame: pd.DataFrame, x: str | None, y: str, series: list[str
                 ax.legend(fontsize=8)
         else:
             labels = data["label"].astype(str).tolist()
-            for i, row in enumerate(data.itertuples(index=False)):
-                (bar,) = ax.bar([i], [getattr(row, y) / scale], color=colour)
-                tips.add(bar, row.tip)
+            for i, row in enumerate(data.to_dict("records")):
+                (bar,) = ax.bar([i], [row[y] / scale], color=colour)
+                tips.add(bar, row["tip"])
             ax.set_xticks(range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0, ha="right"
                           if len(labels) > 3 else "center", fontsize=8)
         ax.set_ylabel(ylabel)
