@@ -5,8 +5,11 @@
     run.jobs                                     # one capture (.sqlite/.nsys-rep/.ncu-rep/ncu CSV), or a list
     run.table("gpu_kernels")                     # a canonical table, with job_id/config_id/params where known
     run.configs                                  # one row per config: config_id, workload, params
+    run.table("kernel_observations")             # nsys time × ncu counters per config and kernel
 
 Tables load lazily from Parquet (or are parsed once from captures); every Run method returns a DataFrame.
+A run directory without kernel_observations / workload_results / job_conditions files (one of flashsight 0.1,
+or a profile's job directory) gets them computed from its tables and its jobs' result.json / conditions.json.
 """
 
 from __future__ import annotations
@@ -15,13 +18,18 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
 from flashsight.errors import FlashsightError, InputError
 from flashsight.schema.config import config_id
-from flashsight.schema.layout import ENV_FILE, JOB_FILE, JOBS_TABLE, PLAN_FILE, RESULT_FILE, STATE_FILE
+from flashsight.schema.layout import (CONDITIONS_FILE, ENV_FILE, JOB_FILE, JOBS_TABLE, PLAN_FILE, RESULT_FILE,
+                                      STATE_FILE)
+
+OBSERVATIONS = "kernel_observations"
+RESULTS = "workload_results"
+CONDITIONS = "job_conditions"
 
 # Tables a run directory may hold besides the canonical ones (jobs is read through Run.jobs).
 _NOT_TABLES = {JOBS_TABLE}
@@ -33,7 +41,7 @@ class Run:
 
     path: Path | None
     kind: str  # sweep | job | tables | captures | runs
-    _tables: dict[str, pd.DataFrame | Path] = field(default_factory=dict, repr=False)
+    _tables: dict[str, pd.DataFrame | Path | Callable[[], pd.DataFrame]] = field(default_factory=dict, repr=False)
     _jobs: pd.DataFrame | None = field(default=None, repr=False)
     failures: dict[str, str] = field(default_factory=dict)  # captures that could not be read: path -> reason
     env: dict | None = field(default=None, repr=False)  # env.json of the run, when it has one
@@ -55,6 +63,8 @@ class Run:
         value = self._tables[name]
         if isinstance(value, Path):
             value = self._tables[name] = _with_config_ids(_read_parquet(value), self._jobs)
+        elif callable(value):  # computed from the other tables on first use
+            value = self._tables[name] = value()
         return value
 
     def has(self, name: str) -> bool:
@@ -116,8 +126,10 @@ def load(path: str | Path | Iterable[str | Path]) -> Run:
                          "tables in it)")
     kind = "sweep" if (path / f"{JOBS_TABLE}.parquet").exists() else ("job" if jobs is not None else "tables")
     plan = path / PLAN_FILE
-    return Run(path=path, kind=kind, _tables=tables, _jobs=jobs, env=_read_json(path / ENV_FILE),
-               plan_text=plan.read_text() if plan.is_file() else None)
+    run = Run(path=path, kind=kind, _tables=tables, _jobs=jobs, env=_read_json(path / ENV_FILE),
+              plan_text=plan.read_text() if plan.is_file() else None)
+    _add_computed_tables(run)
+    return run
 
 
 def parse(paths: Iterable[str | Path]) -> Run:
@@ -129,7 +141,56 @@ def parse(paths: Iterable[str | Path]) -> Run:
     tables, failures = read_captures(paths)
     if not tables and failures:
         raise InputError(next(iter(failures.values())))
-    return Run(path=paths[0] if len(paths) == 1 else None, kind="captures", _tables=dict(tables), failures=failures)
+    run = Run(path=paths[0] if len(paths) == 1 else None, kind="captures", _tables=dict(tables), failures=failures)
+    if "gpu_kernels" in tables and "ncu_kernels" in tables:  # an nsys capture and an ncu report of the same ranges
+        _add_computed_tables(run)
+    return run
+
+
+def _add_computed_tables(run: Run) -> None:
+    """The tables a run may lack as files, computed on first use: job records from the job directories, and the
+    joint observation from the tables."""
+    job_dirs = _job_dirs(run)
+    for name, file, build in ((RESULTS, RESULT_FILE, "workload_results"), (CONDITIONS, CONDITIONS_FILE, "job_conditions")):
+        if name not in run._tables and any((d / file).is_file() for d in job_dirs.values()):
+            run._tables[name] = lambda file=file, build=build: _records_table(run, job_dirs, file, build)
+    if OBSERVATIONS not in run._tables and ({"gpu_kernels", "ncu_kernels"} & set(run._tables)):
+        run._tables[OBSERVATIONS] = lambda: _observations(run)
+
+
+def _job_dirs(run: Run) -> dict[str, Path]:
+    if run.path is None or run._jobs is None or run._jobs.empty:
+        return {}
+    if run.kind == "job":  # a profile's job directory is the job
+        return {str(run._jobs["job_id"].iloc[0]): run.path}
+    if "job_dir" not in run._jobs:
+        return {}
+    return {str(j): run.path / d for j, d in zip(run._jobs["job_id"], run._jobs["job_dir"]) if isinstance(d, str)}
+
+
+def _records_table(run: Run, job_dirs: dict[str, Path], file: str, build: str) -> pd.DataFrame:
+    from flashsight.analysis import job_conditions, workload_results
+
+    jobs = run._jobs.set_index("job_id")
+    records = []
+    for job_id, job_dir in job_dirs.items():
+        record = _read_json(job_dir / file)
+        if isinstance(record, dict):
+            params = json.loads(jobs.at[job_id, "params_json"]) if "params_json" in jobs else {}
+            records.append(({"job_id": job_id, "config_id": jobs.at[job_id, "config_id"],
+                             "workload": jobs.at[job_id, "workload"], "tool": jobs.at[job_id, "tool"],
+                             "params": params}, record))
+    if build == "workload_results":
+        return workload_results.workload_results(records)
+    return job_conditions.job_conditions(records)
+
+
+def _observations(run: Run) -> pd.DataFrame:
+    from flashsight.analysis.observations import kernel_observations
+
+    inputs = ("gpu_kernels", "ncu_kernels", "ncu_metrics", "warp_stalls", RESULTS, CONDITIONS)
+    tables = {name: run.table(name) for name in inputs if run.has(name)}
+    return kernel_observations(tables, run._jobs)
 
 
 def _load_jobs(path: Path) -> pd.DataFrame | None:

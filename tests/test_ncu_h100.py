@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flashsight.schema.metric_catalog import EXTRA_METRICS_SM90
+from flashsight.schema.metric_catalog import EXTRA_METRICS_SM90, ROOFLINE_METRICS_SM90
 from tests.ncu_data import DATA, assert_report_equals_raw_csv, ncu_tables, printed_decimals
 
 H100 = DATA / "h100"
@@ -132,7 +132,11 @@ def test_source_page_equals_the_reports_per_pc_samples():
 def test_lean_capture_asked_for_and_got_the_catalogs_extra_metrics():
     logged = next(line[2:] for line in (H100 / "capture.log").read_text().splitlines() if line.startswith("$ ncu"))
     argv = shlex.split(logged)
-    assert argv[argv.index("--metrics") + 1].split(",") == list(EXTRA_METRICS_SM90)
+    asked = argv[argv.index("--metrics") + 1].split(",")
+    assert asked + list(ROOFLINE_METRICS_SM90) == list(EXTRA_METRICS_SM90)  # the capture predates the roofline ones
     present = set(ncu_tables("h100/subset.ncu-rep")["ncu_metrics"]["metric"].astype(str))
-    assert set(EXTRA_METRICS_SM90) <= present
+    assert set(asked) <= present
     assert not (H100 / "subset_FALLBACK").exists()
+    # the metrics added since: every name in exactly this form in the full-set report of the same H100 and ncu
+    full = set(ncu_tables("h100/full.ncu-rep")["ncu_metrics"]["metric"].astype(str))
+    assert set(ROOFLINE_METRICS_SM90) <= full

@@ -185,7 +185,7 @@ def _latency_bound(obs, main, clocks):
 
 def _ncu_clock_gap(obs, main, clocks):
     both = obs.dropna(subset=["ncu_duration_ns", "nsys_median_ns"])
-    both = both[both["nsys_median_ns"] > 0]
+    both = both[both["nsys_median_ns"].astype("float64") > 0]
     if both.empty:
         return []
     ratio = both["ncu_duration_ns"].astype("float64") / both["nsys_median_ns"].astype("float64")

@@ -76,93 +76,81 @@ def _figure(width: float, height: float) -> MplFigure:
 
 # ------------------------------------------------------------------------------------------------ roofline
 
-# The memory levels of the hierarchical roofline: (label, bytes column, peak column, marker). A level is drawn
-# only where the observations carry both columns (L2/L1 need ncu's memory workload metrics).
-LEVELS = [("DRAM", "dram_bytes", "peak_dram_bytes_per_s", "o"),
-          ("L2", "l2_bytes", "peak_l2_bytes_per_s", "^"),
-          ("L1", "l1_bytes", "peak_l1_bytes_per_s", "s")]
+MARKERS = {"DRAM": "o", "L2": "^", "L1": "s"}
 
 
-def roofline(obs: pd.DataFrame, families: list[str], rate_column: str, clock_note: str) -> tuple[Figure, list[str]]:
-    """Every kernel with FLOPs and bytes on one log-log roofline; returns the figure and the levels drawn."""
+def roofline(obs: pd.DataFrame, families: list[str], rate_column: str, levels: list[tuple[str, str, float]],
+             roofs: list[tuple[str, float]], clock_note: str) -> Figure:
+    """Every kernel with FLOPs on one log-log roofline. levels: (label, bytes column, bandwidth B/s) from DRAM
+    inwards; roofs: (label, FLOP/s). A kernel is one point per level it has bytes for, joined by a thin line."""
     with rc_context(_RC):
         fig = _figure(9, 5.6)
         ax = fig.add_subplot()
         tips = Tips()
-        levels = [lv for lv in LEVELS if lv[1] in obs and lv[2] in obs and obs[lv[1]].notna().any()]
         points = obs[(obs["flop"].astype("float64") > 0) & obs[rate_column].notna()]
         xs: list[float] = []
         ys: list[float] = []
-        for row in points.itertuples(index=False):
-            r = row._asdict()
+        for r in points.to_dict("records"):
             y = float(r[rate_column])
             colour = colour_of(r["family"], families)
             level_x = []
-            for label, bytes_col, _, marker in levels:
-                b = float(r.get(bytes_col) or math.nan)
+            for label, bytes_col, _ in levels:
+                b = _float(r.get(bytes_col))
                 if not b > 0:
                     continue
                 x = float(r["flop"]) / b
                 level_x.append(x)
-                (line,) = ax.plot([x], [y], marker=marker, color=colour, markersize=6 if label == "DRAM" else 5,
-                                  markerfacecolor=colour if label == "DRAM" else "white", linestyle="none")
+                dram = label == "DRAM"
+                (line,) = ax.plot([x], [y], marker=MARKERS.get(label, "o"), color=colour, markersize=6 if dram else 5,
+                                  markerfacecolor=colour if dram else "white", linestyle="none")
+                bound = f", bound: {r['bound']}" if isinstance(r.get("bound"), str) else ""
                 tips.add(line, f"{r['short_name']} — {r['family']} {r['label']}\n{label}: {x:.3g} FLOP/B, "
-                               f"{y / 1e12:.3g} TFLOP/s" + (f", bound: {r['bound']}" if isinstance(r.get('bound'), str) else ""))
+                               f"{y / 1e12:.3g} TFLOP/s{bound}")
                 xs.append(x)
                 ys.append(y)
             if len(level_x) > 1:
                 ax.plot(level_x, [y] * len(level_x), color=colour, linewidth=0.6, alpha=0.5)
-        roofs = _roofs(obs)
-        bandwidths = [(label, float(obs[peak].median())) for label, _, peak, _ in levels if obs[peak].notna().any()]
-        if xs:
-            lo, hi = min(xs) / 3, max(xs) * 3
-            top = max([v for _, v in roofs] + ys) * 2
-        else:
-            lo, hi, top = 0.1, 1000.0, 1e15
-        if roofs and bandwidths:
-            hi = max(hi, 3 * max(roofs)[1] / min(b for _, b in bandwidths))
+        lo, hi = (min(xs) / 3, max(xs) * 3) if xs else (0.1, 1000.0)
+        roof_max = max((v for _, v in roofs), default=None)
+        bandwidths = [(label, bw) for label, _, bw in levels if bw and bw > 0]
+        if roof_max and bandwidths:
+            hi = max(hi, 3 * roof_max / min(bw for _, bw in bandwidths))
         grid = np.geomspace(lo, hi, 200)
-        roof_max = max((v for _, v in roofs), default=math.inf)
         for i, (label, bw) in enumerate(bandwidths):
-            y = np.minimum(bw * grid, roof_max)
-            ax.plot(grid, y, color="black", linewidth=1.2 - 0.3 * i, linestyle=["-", "--", ":"][i % 3])
-            ax.annotate(f"{label} {bw / 1e12:.2f} TB/s", (grid[8], bw * grid[8]), fontsize=7, rotation=0,
+            y = np.minimum(bw * grid, roof_max) if roof_max else bw * grid
+            ax.plot(grid, y, color="black", linewidth=1.3 - 0.3 * i, linestyle=["-", "--", ":"][i % 3])
+            ax.annotate(f"{label} {bw / 1e12:.2f} TB/s", (grid[6], bw * grid[6]), fontsize=7,
                         textcoords="offset points", xytext=(2, 4))
-        min_bw = min((b for _, b in bandwidths), default=None)
+        min_bw = min((bw for _, bw in bandwidths), default=None)
         for label, value in roofs:
             start = value / min_bw if min_bw else lo
             ax.plot([start, hi], [value, value], color="#444444", linewidth=1.0)
-            ax.annotate(f"{label} {value / 1e12:.0f} TFLOP/s", (hi, value), ha="right", fontsize=7,
+            ax.annotate(f"{label} {value / 1e12:,.0f} TFLOP/s", (hi, value), ha="right", fontsize=7,
                         textcoords="offset points", xytext=(-2, 3))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(lo, hi)
         if ys:
-            ax.set_ylim(min(ys) / 5, top)
-        ax.set_xlabel("arithmetic intensity (FLOP per byte of the level)")
+            ax.set_ylim(min(ys) / 5, max([v for _, v in roofs] + ys) * 2.5)
+        ax.set_xlabel("arithmetic intensity (FLOP per byte moved at each memory level)")
         ax.set_ylabel("achieved FLOP/s")
         ax.set_title(f"Roofline of every kernel ({clock_note})")
         handles = [ax.plot([], [], marker="o", linestyle="none", color=colour_of(f, families), label=f)[0]
                    for f in families if f in set(points["family"])]
-        handles += [ax.plot([], [], marker=m, linestyle="none", color="black", markerfacecolor="white",
-                            label=f"{label} intensity")[0] for label, _, _, m in levels[1:]]
+        handles += [ax.plot([], [], marker=MARKERS.get(label, "o"), linestyle="none", color="black",
+                            markerfacecolor="white", label=f"{label} intensity")[0] for label, _, _ in levels[1:]]
         if handles:
             ax.legend(handles=handles, loc="lower right", fontsize=8)
-    caption = ("Points: ncu's FLOPs over the kernel's time; x: FLOPs per byte at each memory level. Ceilings: the "
-               "device's own peaks as ncu reports them (bandwidth lines, tensor and FP32 roofs).")
-    return render(fig, tips, "roofline", caption), [lv[0] for lv in levels]
+    caption = ("Each kernel at its FLOPs per byte of each memory level (filled: DRAM; hollow: L2 ▲, L1 ■); "
+               "lines: the device's bandwidth ceilings and compute roofs. Hover a point for its kernel and config.")
+    return render(fig, tips, "roofline", caption)
 
 
-def _roofs(obs: pd.DataFrame) -> list[tuple[str, float]]:
-    roofs = []
-    if "peak_tensor_flop_per_s" in obs and obs["peak_tensor_flop_per_s"].notna().any():
-        kinds = obs.dropna(subset=["peak_tensor_flop_per_s"])
-        best = kinds.loc[kinds["peak_tensor_flop_per_s"].idxmax()]
-        kind = best.get("tensor_type")
-        roofs.append((f"tensor{' ' + kind if isinstance(kind, str) else ''}", float(best["peak_tensor_flop_per_s"])))
-    if "peak_fp32_flop_per_s" in obs and obs["peak_fp32_flop_per_s"].notna().any():
-        roofs.append(("FP32", float(obs["peak_fp32_flop_per_s"].median())))
-    return roofs
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 # ------------------------------------------------------------------------------------------------ family plots

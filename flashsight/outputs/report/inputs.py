@@ -1,8 +1,8 @@
 """The report's one door to the run: the joint observation and the tables, gathered once.
 
-Every section reads a `ReportData`; only this module knows where `kernel_observations` comes from (the run's own
-table when it has one, else the provisional join of analysis.observations_interim) and how a bare folder of
-captures gets config ids (its measured NVTX ranges, named '<workload> k=v ...' by the workload contract).
+Every section reads a `ReportData`; only this module reads `kernel_observations` (the run's table, which
+flashsight.api computes from the tables for runs without the file) and knows how a folder of captures gets its
+configs (its measured NVTX ranges, named '<workload> k=v ...' by the workload contract).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 
 from flashsight.analysis.families import config_labels, family_of
 from flashsight.analysis.findings import main_kernels
-from flashsight.analysis.observations_interim import interim_observations
+from flashsight.analysis.rates import with_ncu_time_rates
 from flashsight.analysis.run_summary import clock_conditions
 
 
@@ -48,33 +48,43 @@ class ReportData:
 
 
 TABLES = ("gpu_kernels", "gpu_memops", "nvtx_ranges", "devices", "ncu_kernels", "warp_stalls", "ncu_source",
-          "workload_results", "ncu_metrics")
+          "workload_results", "job_conditions")
+# What the report reads of kernel_observations, so a run without one (no kernels at all) still has the columns.
+OBS_COLUMNS = ["config_id", "workload", "short_name", "mangled_name", "missing", "reason", "nsys_launches",
+               "nsys_median_ns", "ncu_duration_ns", "ncu_sm_frequency_hz", "ncu_job_id", "ncu_kernel_id", "flop",
+               "dram_bytes", "achieved_flop_per_s", "achieved_dram_bytes_per_s", "tensor_peak_pct", "dram_peak_pct",
+               "ncu_tensor_peak_pct", "ncu_dram_peak_pct", "bound", "top_stall", "top_stall_pct", "ncu_to_nsys_time"]
+
+
+def observations(run) -> pd.DataFrame:
+    """The run's kernel_observations (flashsight.api computes it for runs without the file), with the columns the
+    report reads always present, and ncu-time rates for kernels nsys did not time."""
+    obs = run.table("kernel_observations").copy() if run.has("kernel_observations") else pd.DataFrame()
+    for column in OBS_COLUMNS:
+        if column not in obs:
+            obs[column] = pd.Series(dtype="float64" if column not in ("config_id", "workload", "short_name") else
+                                    "string")
+    return with_ncu_time_rates(obs)
 
 
 def gather(run, name: str | None = None) -> ReportData:
     tables = {t: run.table(t) for t in TABLES if run.has(t)}
+    obs = observations(run)
     configs = run.configs
-    if configs.empty:  # a folder of captures: one config per measured range
-        configs = _configs_from_ranges(tables)
+    if configs.empty and len(obs):  # captures: each measured range is a config, named '<workload> k=v ...'
+        configs = _configs_from_ranges(obs)
     labels = config_labels(configs) if len(configs) else pd.DataFrame(columns=["config_id", "workload", "family",
                                                                                 "label"])
-    if run.has("kernel_observations"):
-        obs = run.table("kernel_observations").copy()
-    else:
-        obs = interim_observations(tables.get("gpu_kernels"), tables.get("ncu_kernels"), tables.get("warp_stalls"),
-                                   configs)
     obs = obs.drop(columns=[c for c in ("family", "label") if c in obs]).merge(
         labels[["config_id", "family", "label"]], on="config_id", how="left")
-    if "workload" in obs:
-        obs["family"] = obs["family"].fillna(obs["workload"].map(lambda w: family_of(w) if isinstance(w, str) else None))
+    obs["family"] = obs["family"].fillna(obs["workload"].map(lambda w: family_of(w) if isinstance(w, str) else None))
     obs["label"] = obs["label"].fillna(obs["config_id"].astype(str))
     obs["row_id"] = _row_ids(obs)
     jobs = run.jobs
     clocks = clock_conditions(tables.get("ncu_kernels"), tables.get("devices"), jobs, run.env)
-    plan_text = getattr(run, "plan_text", None)
     return ReportData(name=name or (Path(run.path).name if run.path else "run"), path=run.path, jobs=jobs,
                       configs=configs, labels=labels, obs=obs, main=main_kernels(obs), clocks=clocks, env=run.env,
-                      plan_text=plan_text, _tables=tables)
+                      plan_text=getattr(run, "plan_text", None), _tables=tables)
 
 
 def _row_ids(obs: pd.DataFrame) -> list[str]:
@@ -87,28 +97,9 @@ def _row_ids(obs: pd.DataFrame) -> list[str]:
     return ids
 
 
-def _configs_from_ranges(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Captures without a jobs table: each measured range ('decode batch=32 ...' or a bare 'decode') is a config;
-    the tables get its name as config_id."""
-    names: list[str] = []
-    for table, column in (("ncu_kernels", "nvtx_range"), ("gpu_kernels", "nvtx_path"), ("gpu_memops", "nvtx_path")):
-        df = tables.get(table)
-        if df is None or column not in df or "config_id" in df:
-            continue
-        inner = df[column].map(lambda p: p.split("/")[-1].split(":")[-1] if isinstance(p, str) and p else None)
-        tables[table] = df.assign(config_id=inner.astype("string"), job_id=df.get("source_file", inner))
-        names += [n for n in inner.dropna().unique() if n not in names]
-    ranges = tables.get("nvtx_ranges")
-    if ranges is not None and "config_id" not in ranges:
-        tables["nvtx_ranges"] = ranges.assign(config_id=ranges["name"].where(ranges["name"].isin(names)).astype("string"))
-    for table in ("warp_stalls", "ncu_source"):  # follow their kernels
-        df, kernels = tables.get(table), tables.get("ncu_kernels")
-        if df is not None and kernels is not None and "config_id" in kernels and "config_id" not in df:
-            keys = [c for c in ("source_file", "kernel_id") if c in df and c in kernels]
-            tables[table] = df.merge(kernels[[*keys, "config_id", "job_id"]], on=keys, how="left")
+def _configs_from_ranges(obs: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for n in names:
-        workload, *params = n.split(" ")
-        p = dict(kv.split("=", 1) for kv in params if "=" in kv)
-        rows.append({"config_id": n, "workload": workload, "params_json": json.dumps(p)})
+    for cid, workload in obs[["config_id", "workload"]].drop_duplicates("config_id").itertuples(index=False):
+        params = dict(kv.split("=", 1) for kv in str(cid).split(" ")[1:] if "=" in kv)
+        rows.append({"config_id": cid, "workload": workload, "params_json": json.dumps(params)})
     return pd.DataFrame(rows, columns=["config_id", "workload", "params_json"])

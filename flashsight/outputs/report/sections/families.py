@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from flashsight.analysis.families import FAMILY_ORDER, family_of, family_title, swept_params
+from flashsight.analysis.result_metrics import jit_latencies, user_metrics
 from flashsight.analysis.stall_matrix import as_grid, stall_matrix
 from flashsight.analysis.stalls import top_source_lines
 from flashsight.outputs.report import figures, fmt
@@ -44,12 +45,16 @@ def _family(data: ReportData, family: str) -> Section:
     if ranges is not None:
         blocks.append(ranges)
     results = _results(data, workloads)
+    if family == "jit":
+        blocks += _jit(data, workloads, sid)
+    elif family not in FAMILY_ORDER and obs.empty:
+        blocks += _user_plots(data, family, workloads, configs)
     if results is not None:
         children.append(Section(f"{sid}-results", "The workload's own results (result.json)", [results]))
     if obs.empty:
         lacks = "no kernels" + ("" if ranges is not None else ", no NVTX ranges") + \
             ("" if results is not None else ", no result.json rows (workload_results)")
-        blocks.append(Missing(f"For {family} this run has {lacks}: nothing to chart, no rates or stalls."))
+        blocks.append(Missing(f"For {family} this run has {lacks}: no kernel rates, roofline points or stalls."))
     return Section(sid, family_title(family), blocks, [c for c in children if c is not None])
 
 
@@ -90,10 +95,10 @@ def _missing_tools(data, workloads, obs) -> list:
 
 def _config_table(obs: pd.DataFrame) -> Table:
     nsys_time = obs["nsys_median_ns"].notna().any()
-    flop_rate = obs["achieved_flop_per_s"] if nsys_time else obs.get("flop_per_s", obs["achieved_flop_per_s"])
-    byte_rate = obs["achieved_dram_bytes_per_s"] if nsys_time else obs.get("dram_bytes_per_s",
-                                                                           obs["achieved_dram_bytes_per_s"])
-    dram_pct = obs["dram_peak_pct"] if nsys_time else obs.get("ncu_dram_peak_pct", obs["dram_peak_pct"])
+    flop_rate = obs["achieved_flop_per_s"] if nsys_time else obs["ncu_flop_per_s"]
+    byte_rate = obs["achieved_dram_bytes_per_s"] if nsys_time else obs["ncu_dram_bytes_per_s"]
+    tensor_pct = obs["tensor_peak_pct"] if nsys_time else obs["ncu_tensor_peak_pct"]
+    dram_pct = obs["dram_peak_pct"] if nsys_time else obs["ncu_dram_peak_pct"]
     stall = [f"{REASONS.get(r, (r,))[0]} {fmt.pct(p, 0)}" if isinstance(r, str) else fmt.DASH
              for r, p in zip(obs["top_stall"], obs["top_stall_pct"])]
     table = pd.DataFrame({
@@ -101,14 +106,17 @@ def _config_table(obs: pd.DataFrame) -> Table:
         "launches": obs["nsys_launches"].map(fmt.count),
         "nsys median": obs["nsys_median_ns"].map(fmt.ns), "ncu duration": obs["ncu_duration_ns"].map(fmt.ns),
         "TFLOP/s": flop_rate.map(fmt.tflops), "GB/s": byte_rate.map(fmt.gbps),
-        "tensor %": obs["tensor_peak_pct"].map(fmt.pct), "DRAM %": dram_pct.map(fmt.pct),
+        "tensor %": tensor_pct.map(fmt.pct), "DRAM %": dram_pct.map(fmt.pct),
         "bound": obs["bound"].map(fmt.text), "top stall": stall,
     })
+    partial = obs["missing"].fillna("").astype(str).str.len() > 0
+    if partial.any() and not partial.all():  # some kernels seen by one tool only: say which and why, per row
+        table["seen by one tool"] = obs["reason"].where(partial).map(fmt.text).values
     has_ncu = obs["ncu_duration_ns"].notna().any()
     caption = "One row per config × kernel." + (
-        (" Rates: ncu's FLOPs and DRAM bytes over the "
-         + ("nsys median time (the GPU's own clocks)" if nsys_time else "ncu duration (its locked clocks)")
-         + "; tensor % is ncu's (its clocks); DRAM % is the rate over ncu's DRAM peak.") if has_ncu else
+        (" Rates: ncu's FLOPs and DRAM bytes over the nsys median time; % of peak at the clocks nsys saw "
+         "(the device's own)." if nsys_time else
+         " Rates and % of peak: ncu's counters over ncu's duration, at its locked clocks.") if has_ncu else
         " nsys times only (the GPU's own clocks).")
     empty = [c for c in table.columns[2:] if (table[c] == fmt.DASH).all()]  # a column no row has: say it once, above
     return Table(table.drop(columns=empty).reset_index(drop=True), caption=caption, anchors=list(obs["row_id"]))
@@ -165,6 +173,54 @@ def _plots(data, family, workloads, configs, obs) -> list:
     return [fig]
 
 
+def _jit(data, workloads, sid) -> list:
+    results = data.table("workload_results")
+    if results is None:
+        return [Missing("No result.json rows (workload_results): the JIT study's latencies are not in this run.")]
+    jit = jit_latencies(results[results["workload"].isin(workloads)])
+    if jit.empty:
+        return [Missing("The JIT jobs' result.json records hold no per-family latencies.")]
+    table = pd.DataFrame({"config": [data.label_of(c) for c in jit["config_id"]], "kernel family": jit["family"],
+                          "cold compile": jit["cold_s"].map(fmt.seconds),
+                          "disk-cache hit": jit["disk_hit_s"].map(fmt.seconds),
+                          "memory-cache hit": jit["memory_hit_s"].map(fmt.seconds)})
+    frame = jit.assign(label=jit["family"], tip=[f"{f}: cold {fmt.seconds(c)}, disk hit {fmt.seconds(d)}, memory "
+                                                 f"hit {fmt.seconds(m)}" for f, c, d, m in
+                                                 zip(jit["family"], jit["cold_s"], jit["disk_hit_s"],
+                                                     jit["memory_hit_s"])])
+    fig = figures.grouped_bars(frame, "family", None, [("cold_s", "cold compile (s)", 1.0),
+                                                      ("disk_hit_s", "disk-cache hit (ms)", 1e-3),
+                                                      ("memory_hit_s", "memory-cache hit (µs)", 1e-6)],
+                               title="FlashInfer JIT: first use, disk-cache hit, memory-cache hit (wall time)",
+                               name=f"{sid}", caption="Wall time of each family's first call: compiling (cold), "
+                               "loading the compiled module from disk, and calling it again in the same process.",
+                               colour=figures.colour_of("jit", data.families()))
+    return [Table(table, caption="JIT latencies per kernel family (wall time, the JIT probe's own)"), fig]
+
+
+def _user_plots(data, family, workloads, configs) -> list:
+    """A user's workload without kernels: its own numeric result fields against the swept parameter."""
+    results = data.table("workload_results")
+    swept = [p for w in workloads for p in swept_params(data.configs, w)]
+    if results is None or not swept:
+        return []
+    metrics = user_metrics(results[results["workload"].isin(workloads)])
+    if metrics.empty:
+        return []
+    varying = [m for m, g in metrics.groupby("metric", sort=False) if g["value"].nunique() > 1][:3]
+    out = []
+    for metric in varying:
+        frame = metrics[metrics["metric"] == metric].merge(data.configs, on="config_id", how="left")
+        frame = frame.merge(data.labels[["config_id", "label"]], on="config_id", how="left")
+        frame["tip"] = [f"{family} {lab}: {metric} = {v:.6g}" for lab, v in zip(frame["label"], frame["value"])]
+        out.append(figures.metric_vs_param(frame, swept[0], "value", [p for p in swept[1:]], ylabel=metric, scale=1.0,
+                                           title=f"{family}: {metric} vs {swept[0]}",
+                                           name=f"family-{_slug(family)}-{_slug(metric)}",
+                                           caption=f"`{metric}` from the workload's result.json, per config.",
+                                           colour=figures.colour_of(family, data.families()), logx=False))
+    return out
+
+
 def _stalls(data, family, sid, obs) -> Section:
     kernels, stalls = data.table("ncu_kernels"), data.table("warp_stalls")
     if kernels is None or stalls is None:
@@ -197,12 +253,13 @@ def _hot_lines(data, family, sid, obs) -> Section:
     blocks: list = []
     main = data.main[data.main["family"] == family]
     for kernel in dict.fromkeys(main["short_name"].dropna()):
-        rows = obs[(obs["short_name"] == kernel) & obs["ncu_duration_ns"].notna()]
-        if rows.empty or "job_id" not in rows:
+        rows = obs[(obs["short_name"] == kernel) & obs["ncu_duration_ns"].notna() & obs["ncu_kernel_id"].notna()]
+        if rows.empty:
             continue
-        row = rows.loc[rows["ncu_duration_ns"].idxmax()]
-        part = source[(source["job_id"] == row["job_id"]) & (source["kernel_id"] == row["kernel_id"])] \
-            if "job_id" in source else source[source["kernel_id"] == row["kernel_id"]]
+        row = rows.loc[rows["ncu_duration_ns"].astype("float64").idxmax()]
+        part = source[source["kernel_id"] == row["ncu_kernel_id"]]
+        if "job_id" in source:  # kernel ids are per report: the ncu job's
+            part = part[part["job_id"] == row["ncu_job_id"]]
         if part.empty:
             continue
         hot = top_source_lines(part, n=5)
@@ -240,19 +297,29 @@ def _nvtx_ranges(data, configs) -> Table | None:
     return Table(table, caption="The workload's NVTX ranges as nsys recorded them (CPU time, nsys's clock)")
 
 
+RESULT_COLUMNS = [("tool", "tool", fmt.text), ("median_ns", "median step (CUDA events)", fmt.ns),
+                  ("achieved_flop_per_s", "analytic TFLOP/s", fmt.tflops),
+                  ("achieved_bytes_per_s", "analytic GB/s", fmt.gbps), ("items_per_s", "items/s", fmt.count),
+                  ("correct", "correct", fmt.text), ("max_abs_err", "max abs err", lambda v: fmt.DASH if fmt.missing(v)
+                                                      else f"{float(v):.2g}")]
+
+
 def _results(data, workloads) -> Table | None:
+    """The workload's own result.json per job: its timing (CUDA events around each step) and analytic rates;
+    under ncu the timing says nothing about the kernels (ncu replays them), so those jobs are left out."""
     results = data.table("workload_results")
     if results is None or "workload" not in results:
         return None
     part = results[results["workload"].isin(workloads)]
+    if "timing_valid" in part:
+        part = part[part["timing_valid"].fillna(True).astype(bool)]
     if part.empty:
         return None
-    skip = {"job_id", "config_id", "workload", "tool", "params_json", "run", "source_file"}
-    skip |= {c for c in data.configs.columns}
-    numeric = [c for c in part.columns if c not in skip and pd.api.types.is_numeric_dtype(part[c])
-               and part[c].notna().any()][:10]
-    table = pd.DataFrame({"config": [data.label_of(c) for c in part.get("config_id", [])],
-                          "tool": part.get("tool", pd.Series([fmt.DASH] * len(part))).map(fmt.text).values})
-    for c in numeric:
-        table[c] = part[c].map(lambda v: fmt.DASH if fmt.missing(v) else f"{v:.4g}").values
-    return Table(table, caption="One row per job, as its result.json reported (the workload's own timing)")
+    table = pd.DataFrame({"config": [data.label_of(c) for c in part["config_id"]]})
+    for column, title, show in RESULT_COLUMNS:
+        if column in part and part[column].notna().any():
+            table[title] = part[column].map(show).values
+    if len(table.columns) == 2 and "result_json" in part:  # a user's own JSON: show it as it was written
+        table["result.json"] = part["result_json"].map(lambda t: fmt.text(t)[:160]).values
+    return Table(table, caption="One row per job, as its result.json reported it (the workload's own timing and "
+                                "analytic FLOPs/bytes; ncu jobs left out: their timing is ncu's replays)")

@@ -3,8 +3,6 @@ tails, and the conditions the numbers were measured under."""
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from flashsight.analysis.run_summary import failures, outcomes, wall_time_s
@@ -124,9 +122,7 @@ def _conditions(data: ReportData) -> Section:
         rows.append(("ncu SM clock measured", f"median {fmt.hz(c['ncu_sm_clock_median_hz'])} "
                      f"({fmt.hz(c['ncu_sm_clock_min_hz'])}–{fmt.hz(c['ncu_sm_clock_max_hz'])}) over "
                      f"{c['ncu_kernels']} profiled kernels (sm__cycles_elapsed.avg.per_second)"))
-    throttle = data.table("measurement_conditions")
-    if throttle is None:
-        rows.append(("throttling", "not recorded by this run (no per-job clock/throttle samples)"))
+    rows += _nvml_rows(data.table("job_conditions"))
     blocks: list = [Table(pd.DataFrame(rows, columns=["", "condition"]),
                           caption="What the numbers were measured under")]
     if c["ncu_kernels"] == 0:
@@ -134,5 +130,26 @@ def _conditions(data: ReportData) -> Section:
     return Section("conditions", "Measurement conditions", blocks)
 
 
-def _plain(params_json) -> str:
-    return " ".join(f"{k}={v}" for k, v in json.loads(params_json).items()) if isinstance(params_json, str) else ""
+def _nvml_rows(conditions: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """What NVML saw just before and after each job: throttling, SM clocks, temperature, power."""
+    if conditions is None or conditions.empty:
+        return [("throttling", "not recorded by this run (no per-job NVML samples: conditions.json)")]
+    known = conditions[conditions["nvml_error"].isna()] if "nvml_error" in conditions else conditions
+    if known.empty:
+        why = conditions["nvml_error"].dropna().iloc[0]
+        return [("throttling", f"unknown: NVML was not available ({why})")]
+    throttled = known[known["throttled"].fillna(False).astype(bool)]
+    rows = [("throttling", f"{len(throttled)} of {len(known)} jobs saw a power, thermal or hardware slowdown "
+             "(NVML, just before or after the job)" + (": " + ", ".join(
+                 f"{j} ({r})" for j, r in zip(throttled["job_id"].head(5),
+                                                throttled["throttle_reasons_after"].fillna(
+                                                    throttled["throttle_reasons_before"]).head(5))) if len(throttled)
+                 else ""))]
+    for column, label, unit in (("sm_clock_hz", "SM clock (NVML)", "hz"), ("temperature_c", "temperature", "°C"),
+                                ("power_w", "power", "W")):
+        values = pd.concat([known.get(f"{column}_before", pd.Series(dtype=float)),
+                            known.get(f"{column}_after", pd.Series(dtype=float))]).dropna().astype(float)
+        if len(values):
+            show = (lambda v: fmt.hz(v)) if unit == "hz" else (lambda v: f"{v:.0f} {unit}")
+            rows.append((label, f"{show(values.min())}–{show(values.max())} across the jobs' before/after samples"))
+    return rows
