@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from flashsight.errors import ParamError, WorkloadError
 from flashsight.host.files import write_json
-from flashsight.schema.contract import JOB_DIR_ENV, NVTX_DOMAIN, PARAMS_ENV, PROFILER_ENV, range_name
+from flashsight.schema.contract import NVTX_DOMAIN, PARAMS_ENV, PROFILER_ENV, ncu_nvtx_filter, range_name
 from flashsight.schema.layout import RESULT_FILE
 from flashsight.workloads.params import ParamSpec
 
