@@ -54,16 +54,28 @@ def swept_params(configs: pd.DataFrame, workload: str) -> list[str]:
 
 def config_labels(configs: pd.DataFrame) -> pd.DataFrame:
     """config_id, workload, family, label ('batch=32 num_kv_heads=8': the swept parameters only; the workload's
-    name when it swept none), one row per config."""
+    name when it swept none), one row per config, in reading order: families in the study's order, then each
+    workload's configs by their swept values (numbers as numbers)."""
     params = config_params(configs)
     rows = []
+    families = ordered_families(configs["workload"])
     for workload, part in configs.groupby("workload", sort=False):
         swept = swept_params(configs, workload)
         for cid in part["config_id"]:
             p = params.get(cid, {})
             label = " ".join(f"{k}={_plain(p.get(k))}" for k in swept) or family_of(workload)
-            rows.append({"config_id": cid, "workload": workload, "family": family_of(workload), "label": label})
-    return pd.DataFrame(rows, columns=["config_id", "workload", "family", "label"])
+            rows.append({"config_id": cid, "workload": workload, "family": family_of(workload), "label": label,
+                         "_key": (families.index(family_of(workload)), workload,
+                                  tuple(_sort_key(p.get(k)) for k in swept))})
+    frame = pd.DataFrame(rows, columns=["config_id", "workload", "family", "label", "_key"])
+    order = sorted(range(len(frame)), key=lambda i: frame["_key"].iloc[i])
+    return frame.iloc[order].drop(columns="_key").reset_index(drop=True)
+
+
+def _sort_key(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return (1, 0.0, str(value))
+    return (0, float(value), "")
 
 
 def _plain(value) -> str:

@@ -61,56 +61,60 @@ def _has(df: pd.DataFrame, *columns: str) -> bool:
 
 
 def _decode_memory_bound(obs, main, clocks):
+    """From which batch decode is memory-bound (every larger batch too), and its DRAM % at the largest batch, per
+    head layout (query/KV heads)."""
     d = main[main["family"] == "decode"]
     if not _has(d, "batch", "dram_peak_pct", "bound"):
         return []
-    heads = [c for c in ("num_qo_heads", "num_kv_heads") if c in d]
+    heads = [c for c in ("num_qo_heads", "num_kv_heads") if c in d and d[c].notna().any()]
     groups = d.groupby(heads, sort=True) if heads else [((), d)]
-    parts, from_batch, refs = [], [], []
+    layouts = []
     for key, g in groups:
-        g = g.dropna(subset=["batch"]).sort_values("batch")
+        g = g.dropna(subset=["batch"]).assign(_b=lambda f: f["batch"].astype("float64")).sort_values("_b")
         if g.empty:
             continue
-        top = g.iloc[-1]
-        name = "/".join(str(int(_num(k))) for k in (key if isinstance(key, tuple) else (key,))) if heads else ""
-        parts.append((name, top))
-        refs.append(top["row_id"])
+        key = key if isinstance(key, tuple) else (key,)
+        name = "/".join(str(int(_num(k))) for k in key) if heads else ""
         memory = (g["bound"] == "memory").tolist()
         first = next((i for i in range(len(memory)) if all(memory[i:])), None)
-        from_batch.append((name, None if first is None else g.iloc[first]))
-    if not parts:
+        layouts.append({"heads": name, "top": g.iloc[-1], "from": None if first is None else g.iloc[first]})
+    if not layouts:
         return []
-    batch_max = int(_num(parts[0][1]["batch"]))
-    same_batch = all(int(_num(t["batch"])) == batch_max for _, t in parts)
-    rates = ", ".join(f"{_pct(t['dram_peak_pct'])}" + (f" with {n} heads" if n else "")
-                      + ("" if same_batch else f" at batch {int(_num(t['batch']))}") for n, t in parts)
-    starts = {(None if r is None else int(_num(r["batch"]))) for _, r in from_batch}
+    layouts.sort(key=lambda lay: -_num(lay["top"]["dram_peak_pct"]))
+    refs = [lay["top"]["row_id"] for lay in layouts] + [lay["from"]["row_id"] for lay in layouts if lay["from"] is not None]
+    starts = {None if lay["from"] is None else int(_num(lay["from"]["batch"])) for lay in layouts}
+    heads_of = (lambda lay: f" with {lay['heads']} heads") if heads else (lambda lay: "")
     if starts == {None}:
-        head = "Decode is not memory-bound at any batch here (ncu's bound class)"
+        head = "Decode is not memory-bound at any batch of this run (ncu's bound class)"
     elif len(starts) == 1:
-        head = f"Decode is memory-bound from batch {starts.pop()} (ncu's bound class)"
-        refs += [r["row_id"] for _, r in from_batch if r is not None]
+        head = f"Decode is memory-bound from batch {starts.pop()} on (ncu's bound class)"
     else:
         head = "Decode is memory-bound from " + ", ".join(
-            (f"batch {int(_num(r['batch']))}" if r is not None else "no batch") + (f" with {n} heads" if n else "")
-            for n, r in from_batch)
-        refs += [r["row_id"] for _, r in from_batch if r is not None]
-    text = f"{head}: {rates} of DRAM peak" + (f" at batch {batch_max}" if same_batch else "") + \
-        " (ncu's DRAM bytes over the nsys time)."
+            (f"batch {int(_num(lay['from']['batch']))}" if lay["from"] is not None else "no batch") + heads_of(lay)
+            for lay in layouts)
+    batches = {int(_num(lay["top"]["batch"])) for lay in layouts}
+    rates = [f"{_pct(lay['top']['dram_peak_pct'])}" + (" of DRAM peak" if i == 0 else "") + heads_of(lay)
+             + ("" if len(batches) == 1 else f" (batch {int(_num(lay['top']['batch']))})")
+             for i, lay in enumerate(layouts)]
+    at = f"at batch {batches.pop()} " if len(batches) == 1 else "at its largest batch "
+    text = f"{head}; {at}it reaches {' and '.join(rates)} (ncu's DRAM bytes over the nsys time)."
     return [{"family": "decode", "rule": "decode_memory_bound", "text": text, "refs": list(dict.fromkeys(refs))}]
 
 
 def _prefill_tensor(obs, main, clocks):
-    p = main[(main["family"] == "prefill")]
+    """The prefill kernel's tensor-core share: best and worst config (the kernel with tensor work, not the
+    merge kernel that may take longer at short sequences)."""
+    p = obs[(obs["family"] == "prefill")]
     if not _has(p, "tensor_peak_pct"):
         return []
     p = p.dropna(subset=["tensor_peak_pct"])
+    p = p.loc[p.groupby("config_id")["tensor_peak_pct"].idxmax()]
     best, worst = p.loc[p["tensor_peak_pct"].idxmax()], p.loc[p["tensor_peak_pct"].idxmin()]
-    text = (f"Prefill reaches {_pct(best['tensor_peak_pct'])} of the tensor-core peak at {best['label']}"
-            + (f" ({_num(best['achieved_flop_per_s']) / 1e12:.0f} TFLOP/s by the nsys time)"
-               if not math.isnan(_num(best.get("achieved_flop_per_s"))) else "")
-            + (f"; {_pct(worst['tensor_peak_pct'])} at {worst['label']}" if worst["row_id"] != best["row_id"] else "")
-            + " (tensor % by ncu, at its clocks).")
+    rate = _num(best.get("achieved_flop_per_s"))
+    text = (f"Prefill reaches {_pct(best['tensor_peak_pct'])} of the dense tensor-core peak at {best['label']}"
+            + (f" ({rate / 1e12:.0f} TFLOP/s by the nsys time)" if not math.isnan(rate) else "")
+            + (f", {_pct(worst['tensor_peak_pct'])} at {worst['label']}" if worst["row_id"] != best["row_id"] else "")
+            + f" ({best['short_name']}; % of the peak at the device's maximum clock).")
     return [{"family": "prefill", "rule": "prefill_tensor_peak", "text": text,
              "refs": list(dict.fromkeys([best["row_id"], worst["row_id"]]))}]
 
@@ -131,7 +135,7 @@ def _rmsnorm_fusion(obs, main, clocks):
                 f"({fb / 1e6:.1f} MB vs {ub / 1e6:.1f} MB{', ' + where if where else ''}, ncu)")
         if fused["nsys_median_ns"].notna().all() and unfused["nsys_median_ns"].notna().all():
             ft, ut = fused["nsys_median_ns"].sum(), unfused["nsys_median_ns"].sum()
-            text += (f" and takes {_time(ft)} against {_time(ut)} for its {len(unfused)} kernels "
+            text += (f" and takes {_time(ft)} against {_time(ut)} for the pair's {len(unfused)} kernels "
                      f"({100 * (1 - ft / ut):.0f}% less, nsys medians)")
         out.append({"family": "rmsnorm", "rule": "rmsnorm_fusion", "text": text + ".",
                     "refs": [*fused["row_id"], *unfused["row_id"]]})
@@ -153,20 +157,24 @@ def _peak_dram(family: str, title: str):
 
 
 def _top_stalls(obs, main, clocks):
-    if not _has(main, "top_stall"):
+    """Per family, its most frequent kernel's top warp stall across the configs."""
+    if not _has(obs, "top_stall"):
         return []
     out = []
-    for family, g in main.dropna(subset=["top_stall"]).groupby("family", sort=False):
-        counts = g["top_stall"].value_counts()
-        reason = counts.index[0]
-        rows = g[g["top_stall"] == reason]
-        peak = rows.loc[rows["top_stall_pct"].idxmax()]
-        label = reason.replace("_", " ")
-        out.append({"family": family, "rule": "top_stall",
-                    "text": (f"{label.capitalize()} is the top warp stall of {family}'s main kernel in "
-                             f"{len(rows)} of {len(g)} configs (up to {_pct(peak['top_stall_pct'])} of stalls, "
-                             f"{peak['label']})."),
-                    "refs": [peak["row_id"]]})
+    for family, g in obs.dropna(subset=["top_stall"]).groupby("family", sort=False):
+        kernel = g.groupby("short_name")["config_id"].nunique().sort_values(ascending=False, kind="stable").index[0]
+        rows = g[g["short_name"] == kernel]
+        counts = rows["top_stall"].value_counts()
+        parts = []
+        refs = []
+        for reason, n in counts.items():
+            of = rows[rows["top_stall"] == reason]
+            peak = of.loc[of["top_stall_pct"].idxmax()]
+            parts.append(f"{reason.replace('_', ' ')} in {n} (up to {_pct(peak['top_stall_pct'])}, {peak['label']})")
+            refs.append(peak["row_id"])
+        text = (f"{kernel}'s top warp stall across {len(rows)} {family} config{'s' if len(rows) != 1 else ''}: "
+                + "; ".join(parts) + ".")
+        out.append({"family": family, "rule": "top_stall", "text": text, "refs": refs})
     return out
 
 

@@ -46,14 +46,15 @@ class Tips:
         return artist
 
 
-def render(fig: MplFigure, tips: Tips, name: str, caption: str) -> Figure:
+def render(fig: MplFigure, tips: Tips, name: str, caption: str, wide: bool = False) -> Figure:
     with rc_context(_RC):
         png = io.BytesIO()
         fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
         svg = io.StringIO()
         with rc_context({"svg.hashsalt": name}):
             fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    return Figure(name=name, caption=caption, png=png.getvalue(), svg=_inline_svg(svg.getvalue(), name, tips))
+    return Figure(name=name, caption=caption, png=png.getvalue(), svg=_inline_svg(svg.getvalue(), name, tips),
+                  wide=wide)
 
 
 def _inline_svg(text: str, prefix: str, tips: Tips) -> str:
@@ -69,9 +70,14 @@ def _inline_svg(text: str, prefix: str, tips: Tips) -> str:
     return text
 
 
-def _figure(width: float, height: float) -> MplFigure:
+def _figure(width: float, height: float, *, left: float = 0.9, right: float = 0.25, top: float = 0.4,
+            bottom: float = 0.6, hspace: float = 0.7) -> MplFigure:
+    """A figure with fixed margins in inches (matplotlib's constrained layout took half the report's time)."""
     with rc_context(_RC):
-        return MplFigure(figsize=(width, height), layout="constrained")
+        fig = MplFigure(figsize=(width, height))
+        fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height,
+                            bottom=bottom / height, hspace=hspace)
+        return fig
 
 
 # ------------------------------------------------------------------------------------------------ roofline
@@ -143,7 +149,7 @@ def roofline(obs: pd.DataFrame, families: list[str], rate_column: str, levels: l
             ax.legend(handles=handles, loc="lower right", fontsize=8)
     caption = ("Each kernel at its FLOPs per byte of each memory level (filled: DRAM; hollow: L2 ▲, L1 ■); "
                "lines: the device's bandwidth ceilings and compute roofs. Hover a point for its kernel and config.")
-    return render(fig, tips, "roofline", caption)
+    return render(fig, tips, "roofline", caption, wide=True)
 
 
 def _float(value) -> float:
@@ -161,7 +167,7 @@ def metric_vs_param(frame: pd.DataFrame, x: str | None, y: str, series: list[str
     """One line per series (the other swept parameters) of `y` against parameter `x`; bars per config when the run
     swept no numeric x. `frame` has config label, the parameter columns, y, and `tip` (the hover text)."""
     with rc_context(_RC):
-        fig = _figure(7.5, 4.2)
+        fig = _figure(7.5, 4.2, bottom=0.9)
         ax = fig.add_subplot()
         tips = Tips()
         data = frame.dropna(subset=[y])
@@ -180,6 +186,9 @@ def metric_vs_param(frame: pd.DataFrame, x: str | None, y: str, series: list[str
                     tips.add(pt, row["tip"])
             if logx:
                 ax.set_xscale("log", base=2)
+            ticks = sorted(pd.to_numeric(data[x]).unique())
+            ax.set_xticks(ticks, [_plain(t) for t in ticks])
+            ax.minorticks_off()
             ax.set_xlabel(x)
             if series:
                 ax.legend(fontsize=8)
@@ -201,7 +210,8 @@ def grouped_bars(frame: pd.DataFrame, category: str, group: str | None, values: 
     """Side-by-side panels, one per value (column, axis label, scale): bars per `category` (e.g. op), grouped by
     `group` (e.g. batch) when the run swept it."""
     with rc_context(_RC):
-        fig = _figure(4.0 * len(values) + 1, 3.8)
+        fig = _figure(4.0 * len(values) + 1, 3.8, top=0.55, bottom=0.75)
+        fig.subplots_adjust(wspace=0.45)
         axes = fig.subplots(1, len(values), squeeze=False)[0]
         tips = Tips()
         cats = list(dict.fromkeys(frame[category].astype(str)))
@@ -231,19 +241,22 @@ def grouped_bars(frame: pd.DataFrame, category: str, group: str | None, values: 
 # ------------------------------------------------------------------------------------------------ timeline
 
 
-def timeline(steps: pd.DataFrame, titles: dict[str, str], families: dict[str, str], family_list: list[str]) -> Figure:
-    """One panel per config: its tracks (streams, NVTX threads) over one measured step, in µs from its start."""
-    configs = list(dict.fromkeys(steps["config_id"]))
+def timeline(steps: pd.DataFrame, titles: dict[str, str], families: dict[str, str], family_list: list[str],
+             order: list[str]) -> Figure:
+    """One panel per config (in `order`): its tracks (streams, NVTX threads) over one measured step, in µs from
+    its start to the next step's."""
+    configs = [c for c in order if c in set(steps["config_id"])]
     heights = [max(1, steps.loc[steps["config_id"] == c, "track"].nunique()) for c in configs]
     with rc_context(_RC):
-        fig = _figure(9, 0.9 + sum(0.55 * h + 0.6 for h in heights))
+        fig = _figure(9, 0.9 + sum(0.55 * h + 0.6 for h in heights), left=1.0, top=0.35, bottom=0.55,
+                      hspace=0.9 * len(configs) / max(1, sum(heights)))
         axes = fig.subplots(len(configs), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
         tips = Tips()
         for ax, cid in zip(axes, configs):
             part = steps[steps["config_id"] == cid]
             tracks = sorted(part["track"].unique(), key=lambda t: (not t.startswith("thread"), t))
             colour = colour_of(families.get(cid, ""), family_list)
-            span = max(1, int(part["rel_start_ns"].add(part["duration_ns"]).max()))
+            span = max(1, int(part["step_ns"].iloc[0]), int(part["rel_start_ns"].add(part["duration_ns"]).max()))
             for row in part.itertuples(index=False):
                 yi = tracks.index(row.track)
                 is_kernel = row.kind == "kernel"
@@ -262,9 +275,9 @@ def timeline(steps: pd.DataFrame, titles: dict[str, str], families: dict[str, st
             first = part.iloc[0]
             ax.set_title(f"{titles.get(cid, cid)} — step {first['step']} of {first['steps']}", fontsize=9, loc="left")
             ax.set_xlim(0, span / 1e3 * 1.01)
-        axes[-1].set_xlabel("µs from the step's first GPU operation (nsys, the GPU's own clock)")
+        axes[-1].set_xlabel("µs from the step's first kernel to the next step's (nsys, the GPU's own clock)")
     return render(fig, tips, "timeline", "One measured step per config, from nsys: kernels on their streams, NVTX "
-                  "ranges projected onto the GPU on their threads' tracks.")
+                  "ranges projected onto the GPU on their threads' tracks.", wide=True)
 
 
 def _short(name: str, share: float) -> str:

@@ -60,6 +60,21 @@ def bytes_(value) -> str:
     return f"{value:.0f} B"
 
 
+def gib(value) -> str:
+    return DASH if _missing(value) else f"{float(value) / 2**30:.1f} GiB"
+
+
+def si(value, unit: str = "") -> str:
+    """1.23 M, 45.6 k: counts and item rates whose size varies by orders of magnitude."""
+    if _missing(value):
+        return DASH
+    value = float(value)
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
+
+
 def hz(value) -> str:
     return DASH if _missing(value) else f"{float(value) / 1e9:.3f} GHz"
 

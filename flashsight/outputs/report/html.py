@@ -24,9 +24,10 @@ th, td { border: 1px solid #e1e1e1; padding: 3px 7px; text-align: left; vertical
 th { background: #f3f5f8; font-weight: 600; } tr:nth-child(even) td { background-color: #fcfcfc; }
 td.shade { text-align: right; }
 tr:target td, li:target { background: #fff3b0 !important; outline: 2px solid #e0b000; }
-caption { caption-side: top; text-align: left; color: #555; font-style: italic; padding: 2px 0 4px; }
+p.caption { color: #555; font-style: italic; margin: 10px 0 2px; font-size: 12.5px; }
 figure { margin: 10px 0 18px; } figcaption { color: #555; font-style: italic; font-size: 12.5px; }
-svg.figure { width: 100%; height: auto; max-width: 900px; display: block; }
+svg.figure { width: 100%; height: auto; max-width: 940px; display: block; }
+figure.small svg.figure { max-width: 700px; }
 g.tip:hover { opacity: 0.55; cursor: crosshair; }
 .missing { background: #fff8e6; border-left: 4px solid #f0b400; padding: 6px 10px; margin: 8px 0; }
 details { margin: 6px 0; } summary { cursor: pointer; color: #444; }
@@ -82,7 +83,8 @@ def _block(block) -> str:
         summary = _e(block.caption) if block.caption else "details"
         return f"<details><summary>{summary}</summary><pre>{_e(block.text)}</pre></details>"
     if isinstance(block, Figure):
-        return (f'<figure id="fig-{_e(block.name)}">{block.svg}<figcaption>{_inline(block.caption)}'
+        size = "" if block.wide else ' class="small"'
+        return (f'<figure id="fig-{_e(block.name)}"{size}>{block.svg}<figcaption>{_inline(block.caption)}'
                 "</figcaption></figure>")
     if isinstance(block, Table):
         return _table(block)
@@ -112,5 +114,5 @@ def _table(table: Table) -> str:
             else:
                 cells.append(f"<td>{_e(value)}</td>")
         rows.append(f"<tr{anchor}>" + "".join(cells) + "</tr>")
-    caption = f"<caption>{_inline(table.caption)}</caption>" if table.caption else ""
-    return f'<div class="table-wrap"><table>{caption}' + "".join(rows) + "</tbody></table></div>"
+    caption = f'<p class="caption">{_inline(table.caption)}</p>' if table.caption else ""
+    return f'{caption}<div class="table-wrap"><table>' + "".join(rows) + "</tbody></table></div>"

@@ -79,6 +79,10 @@ def gather(run, name: str | None = None) -> ReportData:
         labels[["config_id", "family", "label"]], on="config_id", how="left")
     obs["family"] = obs["family"].fillna(obs["workload"].map(lambda w: family_of(w) if isinstance(w, str) else None))
     obs["label"] = obs["label"].fillna(obs["config_id"].astype(str))
+    rank = {cid: i for i, cid in enumerate(labels["config_id"])}  # reading order: family, then swept values
+    position = obs["step_position"] if "step_position" in obs else pd.Series(range(len(obs)), index=obs.index)
+    obs = obs.assign(_rank=obs["config_id"].map(rank).fillna(len(rank)), _pos=position).sort_values(
+        ["_rank", "_pos"], kind="stable").drop(columns=["_rank", "_pos"]).reset_index(drop=True)
     obs["row_id"] = _row_ids(obs)
     jobs = run.jobs
     clocks = clock_conditions(tables.get("ncu_kernels"), tables.get("devices"), jobs, run.env)

@@ -47,6 +47,7 @@ class Figure:
     caption: str
     png: bytes
     svg: str  # inline SVG, hover titles included
+    wide: bool = False  # the page's full width (roofline, timeline), else a smaller plot
 
 
 @dataclass

@@ -299,7 +299,7 @@ def _nvtx_ranges(data, configs) -> Table | None:
 
 RESULT_COLUMNS = [("tool", "tool", fmt.text), ("median_ns", "median step (CUDA events)", fmt.ns),
                   ("achieved_flop_per_s", "analytic TFLOP/s", fmt.tflops),
-                  ("achieved_bytes_per_s", "analytic GB/s", fmt.gbps), ("items_per_s", "items/s", fmt.count),
+                  ("achieved_bytes_per_s", "analytic GB/s", fmt.gbps), ("items_per_s", "items/s", lambda v: fmt.si(v, "/s")),
                   ("correct", "correct", fmt.text), ("max_abs_err", "max abs err", lambda v: fmt.DASH if fmt.missing(v)
                                                       else f"{float(v):.2g}")]
 

@@ -46,7 +46,7 @@ def _summary(data: ReportData) -> str:
                      f"({', '.join(workloads)})")
     kernels = len(data.obs)
     parts.append(f"{kernels} kernel observation{'s' if kernels != 1 else ''} (config × kernel)")
-    return "; ".join(parts) + "."
+    return "; ".join(parts) + ". What the numbers say in a few sentences: [Findings](#findings)."
 
 
 def _duration(seconds: float) -> str:
@@ -68,7 +68,7 @@ def _environment(data: ReportData) -> list:
         d = devices[0]
         rows.append(("GPU", ", ".join(f"{n} ×{c}" for n, c in names.items())
                      + f" (CC {d.get('compute_capability')}, {d.get('sm_count')} SMs, "
-                       f"{fmt.bytes_(d.get('memory_total_bytes'))}, SM clock max {d.get('sm_clock_max_mhz')} MHz, "
+                       f"{fmt.gib(d.get('memory_total_bytes'))}, SM clock max {d.get('sm_clock_max_mhz')} MHz, "
                        f"memory clock max {d.get('mem_clock_max_mhz')} MHz)"))
     elif not gpu.get("available", True):
         rows.append(("GPU", f"none ({gpu.get('reason') or 'not available'})"))

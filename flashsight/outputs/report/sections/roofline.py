@@ -51,12 +51,12 @@ def section(data: ReportData) -> Section:
             clocks[label] = peak[1]
     fig = figures.roofline(obs, data.families(), rate, levels, roofs, note)
     blocks: list = [fig]
-    at = {"nsys": "the clocks nsys saw (the device's maximum)", "ncu": "ncu's locked clocks"}
+    at = {"nsys": "at the device's maximum clocks, which nsys sees", "ncu": "at ncu's locked clocks"}
     ceilings = "; ".join(f"{label} {fmt.rate(bw, 'TB/s', 1e12, 2)} ({at[clocks[label]]})" for label, _, bw in levels)
     roofs_text = "; ".join(f"{label} {fmt.rate(v, 'TFLOP/s', 1e12, 0)} ({at[clocks[label.split()[0]]]})"
                            for label, v in roofs)
-    blocks.append(Text(f"Points: {note}. Bandwidth ceilings: {ceilings or 'none'}. Compute roofs: "
-                       f"{roofs_text or 'none'} (the highest peak among the run's kernels)."))
+    blocks.append(Text(f"Points: {note}. Bandwidth ceilings: {ceilings or 'none'}. Compute roofs (the highest "
+                       f"among the run's kernels): {roofs_text or 'none'}."))
     if absent:
         blocks.append(Missing(f"No {' and '.join(absent)} bytes or peaks in this run's ncu data: those levels of "
                               "the hierarchical roofline are not drawn (flashsight's lean ncu sections collect them "

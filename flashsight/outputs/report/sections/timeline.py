@@ -32,17 +32,21 @@ def section(data: ReportData) -> Section:
     titles = {c: data.label_of(c) if data.label_of(c) == family.get(c) else f"{family.get(c, '')} {data.label_of(c)}"
               for c in chosen}
     families = dict(zip(data.labels["config_id"], data.labels["family"]))
-    fig = figures.timeline(steps, titles, families, data.families())
-    spans = steps.groupby("config_id")["rel_start_ns"].max()
-    lines = ", ".join(f"{titles.get(c, c)}: {_n(int(((steps.config_id == c) & (steps.kind == 'kernel')).sum()))} "
-                      f"in {fmt.ns(_span(steps, c))}" for c in chosen if c in spans.index)
-    return Section("timeline", "Timeline", [Text(f"One step of the heaviest config of each family ({lines})."), fig])
+    fig = figures.timeline(steps, titles, families, data.families(), chosen)
+    lines = []
+    for c in chosen:
+        part = steps[steps["config_id"] == c]
+        if part.empty:
+            continue
+        kernels = int((part["kind"] == "kernel").sum())
+        lines.append(f"{titles.get(c, c)}: {_n(kernels)} busy {fmt.ns(part['busy_ns'].iloc[0])} of a "
+                     f"{fmt.ns(part['step_ns'].iloc[0])} step")
+    return Section("timeline", "Timeline", [Text(f"The middle step of each family's heaviest config, from nsys "
+                                                 f"({'; '.join(lines)}). A step lasts until the next one's first "
+                                                 "kernel: the gap is launch and host time."), fig])
 
 
 def _n(kernels: int) -> str:
     return f"{kernels} kernel{'s' if kernels != 1 else ''}"
 
 
-def _span(steps, cid) -> float:
-    part = steps[(steps["config_id"] == cid) & (steps["kind"] != "nvtx")]
-    return float((part["rel_start_ns"] + part["duration_ns"]).max())
