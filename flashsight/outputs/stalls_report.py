@@ -94,15 +94,33 @@ def render_stall_grid(tables: dict[str, pd.DataFrame], labels: pd.DataFrame, con
             grid = as_grid(part, order)
             console.print(f"[bold]{kernel}[/] [dim]({part['source'].iloc[0].replace('_', ' ')}, % of stalls)[/]",
                           soft_wrap=True)
-            table = Table(box=None, header_style="dim", pad_edge=False)
-            table.add_column("stall reason")
-            for column in grid.columns:
-                table.add_column(str(column), justify="right")
-            for reason, values in grid.iterrows():
-                table.add_row(REASONS.get(reason, (reason,))[0], *[_pct(v) for v in values])
-            console.print(table)
+            for block in _column_blocks(list(grid.columns), console.width):  # a wide grid: several tables
+                table = Table(box=None, header_style="dim", pad_edge=False)
+                table.add_column("stall reason", no_wrap=True)
+                for column in block:  # one swept parameter per header line keeps columns narrow
+                    table.add_column("\n".join(str(column).split(" ")), justify="right", no_wrap=True)
+                for reason, values in grid[block].iterrows():
+                    table.add_row(REASONS.get(reason, (reason,))[0], *[_pct(v) for v in values])
+                console.print(table)
             shown += 1
     return shown
+
+
+REASON_WIDTH = 20  # "Math Pipe Throttle" and the column gap
+
+
+def _column_blocks(columns: list[str], width: int) -> list[list[str]]:
+    """Config columns in groups that fit the console beside the reason column."""
+    blocks: list[list[str]] = [[]]
+    used = REASON_WIDTH
+    for column in columns:
+        need = max(len(part) for part in str(column).split(" ")) + 2
+        if blocks[-1] and used + need > width:
+            blocks.append([])
+            used = REASON_WIDTH
+        blocks[-1].append(column)
+        used += need
+    return blocks
 
 
 def _pct(value) -> str:

@@ -45,11 +45,16 @@ def test_nsys_only_timeline_is_one_step_of_each_family(nsys_report):
     run, paths = nsys_report
     md = paths["markdown"].read_text()
     # fi.sqlite: prefill ran 3 ranges of 1 kernel each, rope 1 kernel, rmsnorm 2 kernels (plain + fused)
-    assert ("One step of the heaviest config of each family (prefill: 1 kernel in 496.17 µs, rmsnorm: 2 kernels in "
-            "79.11 µs, rope: 1 kernel in 478.21 µs).") in md
+    assert ("The middle step of each family's heaviest config, from nsys (prefill: 1 kernel busy 496.17 µs of a "
+            "496.17 µs step; rmsnorm: 2 kernels busy 74.53 µs of a 79.11 µs step; rope: 1 kernel busy 478.21 µs of a "
+            "478.21 µs step).") in md
     kernels = run.table("gpu_kernels")
     norm = kernels[kernels["workload"] == "rmsnorm"].sort_values("start_ns")
-    assert norm["end_ns"].max() - norm["start_ns"].min() == 79106  # nsys: RMSNorm start to fused end
+    assert norm["duration_ns"].sum() == 26689 + 47841 == 74530  # nsys's kern_sum: RMSNorm and FusedAddRMSNorm
+    assert norm["end_ns"].max() - norm["start_ns"].min() == 79106  # one step: RMSNorm's start to the fused one's end
+    prefill = kernels[kernels["workload"] == "prefill"].sort_values("start_ns")
+    # the 2nd of 3 prefill launches: the 3rd starts before it ends (programmatic dependent launch), so no gap
+    assert prefill["start_ns"].iloc[2] < prefill["end_ns"].iloc[1] and prefill["duration_ns"].iloc[1] == 496168
     svg = paths["html"].read_text()
     assert "<title>RMSNormKernel\nkernel on stream 7: 26.69 µs at +0.00 µs</title>" in svg
 

@@ -46,7 +46,7 @@ def test_the_report_renders_with_every_figure_and_no_console_message(browser, wr
     figures = sorted(p.stem for p in written["figures"].glob("*.png"))
     assert figures and "roofline" in figures and "timeline" in figures
     for name in figures:  # each figure of the Markdown is inline SVG in the rendered page
-        assert re.search(rf'<figure id="fig-{name}"><svg[^>]*class="figure"', dom), name
+        assert re.search(rf'<figure id="fig-{name}"( class="small")?><svg[^>]*class="figure"', dom), name
     kernels = flashsight.load(REAL_RUN).table("ncu_kernels")
     roofline = dom[dom.index('<figure id="fig-roofline">'):]
     roofline = roofline[:roofline.index("</figure>")]
