@@ -151,7 +151,8 @@ def _add_computed_tables(run: Run) -> None:
     """The tables a run may lack as files, computed on first use: job records from the job directories, and the
     joint observation from the tables."""
     job_dirs = _job_dirs(run)
-    for name, file, build in ((RESULTS, RESULT_FILE, "workload_results"), (CONDITIONS, CONDITIONS_FILE, "job_conditions")):
+    for name, file, build in ((RESULTS, RESULT_FILE, "workload_results"),
+                              (CONDITIONS, CONDITIONS_FILE, "job_conditions")):
         if name not in run._tables and any((d / file).is_file() for d in job_dirs.values()):
             run._tables[name] = lambda file=file, build=build: _records_table(run, job_dirs, file, build)
     if OBSERVATIONS not in run._tables and ({"gpu_kernels", "ncu_kernels"} & set(run._tables)):

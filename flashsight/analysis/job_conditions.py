@@ -12,13 +12,15 @@ from __future__ import annotations
 import pandas as pd
 
 LEAD = ["job_id", "config_id", "workload", "tool"]
-_READINGS = {"sm_clock_hz": "float64", "memory_clock_hz": "float64", "power_w": "float64",
-             "temperature_c": "float64", "throttle_reasons": "string"}
+# sample key -> (column before the when, unit suffix after it, dtype): sm_clock_hz -> sm_clock_before_hz
+_READINGS = {"sm_clock_hz": ("sm_clock", "_hz", "float64"), "memory_clock_hz": ("memory_clock", "_hz", "float64"),
+             "power_w": ("power", "_w", "float64"), "temperature_c": ("temperature", "_c", "float64"),
+             "throttle_reasons": ("throttle_reasons", "", "string")}
 COLUMNS: dict[str, str] = {
     "scope": "string", "ncu_clock_control": "string", "ncu_cache_control": "string", "throttled": "boolean",
     "gpu": "string", "gpu_uuid": "string", "driver": "string", "nvml_device": "string",
     "sm_clock_max_hz": "float64", "memory_clock_max_hz": "float64", "power_limit_w": "float64",
-    **{f"{name}_{when}": dtype for name, dtype in _READINGS.items() for when in ("before", "after")},
+    **{f"{stem}_{when}{unit}": dtype for stem, unit, dtype in _READINGS.values() for when in ("before", "after")},
     "sampled_before_at": "string", "sampled_after_at": "string", "nvml_error": "string",
 }
 
@@ -33,10 +35,10 @@ def condition_row(record: dict) -> dict:
            "memory_clock_max_hz": known.get("memory_clock_max_hz"), "power_limit_w": known.get("power_limit_w"),
            "sampled_before_at": before.get("at"), "sampled_after_at": after.get("at"),
            "nvml_error": before.get("error") or after.get("error")}
-    for name in _READINGS:
+    for name, (stem, unit, _dtype) in _READINGS.items():
         for when, sample in (("before", before), ("after", after)):
             value = sample.get(name)
-            row[f"{name}_{when}"] = ",".join(value) if isinstance(value, list) else value
+            row[f"{stem}_{when}{unit}"] = ",".join(value) if isinstance(value, list) else value
     return row
 
 

@@ -105,7 +105,8 @@ def kernel_observations(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame |
     """The kernel_observations table of a run's tables (see the module doc). `jobs` (jobs.parquet) gives the
     configs' params and why a tool's job is missing; without it (captures) each measured range is a config."""
     nsys = _nsys_kernels(tables, jobs)
-    ncu = _ncu_kernels(tables)
+    ncu, other_ncu_jobs = _one_job_per_config(_ncu_kernels(tables), "ncu_job_id", jobs)
+    nsys, other_nsys_jobs = _one_job_per_config(nsys, "nsys_job_id", jobs)
     configs = _configs(jobs, nsys, ncu)
     if nsys.empty and ncu.empty:
         return _typed(pd.DataFrame(columns=list(configs.columns) + list(COLUMNS)), configs)
@@ -123,13 +124,22 @@ def kernel_observations(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame |
     for column in ("short_name", "name", "mangled_name", "measured_range"):
         rows[column] = rows[column].astype("string").fillna(rows[f"{column}_ncu"].astype("string"))
     rows = _with_reasons(rows, jobs, steps)
+    for side, others in (("ncu", other_ncu_jobs), ("nsys", other_nsys_jobs)):
+        for config, skipped in others.items():  # e.g. ncu at base clocks and at the GPU's own, one config
+            mask = rows["config_id"] == config
+            note = f"this config has {len(skipped) + 1} {side} jobs; not joined: {', '.join(skipped)}"
+            rows.loc[mask, "reason"] = [f"{r}; {note}" if isinstance(r, str) else note
+                                        for r in rows.loc[mask, "reason"]]
     rows = _with_job_facts(rows, tables, jobs)
     rows = _derived(rows)
     rows = _with_stalls(rows, tables.get("warp_stalls"))
-    rows = rows.merge(configs, on="config_id", how="left", suffixes=("_row", ""))
+    rows = rows.merge(configs.assign(config_order=range(len(configs))), on="config_id", how="left",
+                      suffixes=("_row", ""))
     if "workload_row" in rows:
         rows["workload"] = rows["workload"].fillna(rows.pop("workload_row"))
-    rows = rows.sort_values(["config_id", "step_position", "occurrence"], kind="stable", na_position="last")
+    # configs in the plan's order (the jobs table's), kernels in launch order within the step
+    rows = rows.sort_values(["config_order", "config_id", "step_position", "occurrence"], kind="stable",
+                            na_position="last")
     rows["step_position"] = rows.groupby("config_id", sort=False).cumcount()
     out = rows.reindex(columns=list(configs.columns) + list(COLUMNS)).reset_index(drop=True)
     return _typed(out, configs)
@@ -139,13 +149,15 @@ def kernel_observations(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame |
 
 
 def _measured_range_of(path) -> str | None:
-    """The innermost range of domain flashsight in an nsys nvtx_path ('…/flashsight:<range>/…')."""
+    """The innermost range of domain flashsight in an nsys nvtx_path ('…/flashsight:<range>/…'); for a capture of
+    someone else's workload, its innermost range (its name without the 'domain:' nsys puts before it)."""
     if not isinstance(path, str):
         return None
-    for segment in reversed(path.split("/")):
+    segments = path.split("/")
+    for segment in reversed(segments):
         if segment.startswith(f"{NVTX_DOMAIN}:"):
             return segment.removeprefix(f"{NVTX_DOMAIN}:")
-    return None
+    return segments[-1].partition(":")[2] or segments[-1] if ":" in segments[-1] else segments[-1]
 
 
 def _nsys_kernels(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame | None) -> pd.DataFrame:
@@ -161,15 +173,19 @@ def _nsys_kernels(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame | None)
         # A run's job tables hold the measured range's rows already; a result.json names that range exactly.
         expected = k["job_id"].map(dict(zip(results["job_id"], results["nvtx_range"]))) if len(results) else None
         if expected is not None:
-            known = expected.notna()
-            inside = k["nvtx_path"].astype(object).map(lambda p: p.split("/") if isinstance(p, str) else [])
-            hit = [not kn or any(seg.partition(":")[2] == e or seg == e for seg in segs)
-                   for kn, segs, e in zip(known, inside, expected)]
-            k = k[np.asarray(hit, dtype=bool)]
+            # judged once per distinct (range a result names, nvtx_path): a sweep has few of them, many launches
+            pairs = pd.DataFrame({"e": expected.astype(object), "p": k["nvtx_path"].astype(object)})
+            unique = pairs.drop_duplicates()
+            unique["hit"] = [not isinstance(e, str) or (isinstance(p, str) and any(
+                seg == e or seg.partition(":")[2] == e for seg in p.split("/")))
+                for e, p in zip(unique["e"], unique["p"])]
+            hit = pairs.merge(unique, on=["e", "p"], how="left")["hit"].to_numpy(dtype=bool)
+            k = k[hit]
             k["measured_range"] = k["measured_range"].fillna(expected[k.index])
     else:  # captures: each measured range of domain flashsight is a config
         k = k[k["measured_range"].notna()]
         k["config_id"] = k["measured_range"]
+    k = k[k["config_id"].notna()].copy()  # rows of no config (set-up, warm-up) observe nothing
     k["nsys_job_id"] = k["job_id"].astype("string") if "job_id" in k else (
         k["source_file"].astype("string") if "source_file" in k else pd.Series("nsys", index=k.index, dtype="string"))
     if "mangled_name" not in k:
@@ -183,16 +199,35 @@ def _ncu_kernels(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=["config_id", "ncu_job_id", "kernel_id", "name", "short_name", "mangled_name",
                                      "measured_range", *DIMS])
     k = _refreshed(k, tables.get("ncu_metrics"))
-    k["measured_range"] = k["nvtx_range"].where(k.get("nvtx_domain") == NVTX_DOMAIN) \
-        .map(lambda r: r.split("/")[-1] if isinstance(r, str) else None) if "nvtx_range" in k else None
+    # ncu's nvtx_range: the innermost domain's ranges, outer/inner (flashsight's measured range is innermost)
+    k["measured_range"] = k["nvtx_range"].map(lambda r: r.split("/")[-1] if isinstance(r, str) else None) \
+        if "nvtx_range" in k else None
     if "config_id" not in k.columns:
         k = k[k["measured_range"].notna()].copy()
         k["config_id"] = k["measured_range"]
+    k = k[k["config_id"].notna()].copy()
     k["ncu_job_id"] = k["job_id"].astype("string") if "job_id" in k else (
         k["source_file"].astype("string") if "source_file" in k else pd.Series("ncu", index=k.index, dtype="string"))
     if "mangled_name" not in k:
         k["mangled_name"] = None
     return k
+
+
+def _one_job_per_config(kernels: pd.DataFrame, job_column: str, jobs: pd.DataFrame | None):
+    """One job per config and tool is joined (the first in the plan's order); {config: the other job ids}."""
+    if kernels.empty:
+        return kernels, {}
+    per_config = kernels.groupby("config_id", sort=False)[job_column].unique()
+    several = per_config[per_config.map(len) > 1]
+    if several.empty:
+        return kernels, {}
+    order = {j: i for i, j in enumerate(jobs["job_id"])} if jobs is not None and "job_id" in jobs else {}
+    chosen, others = {}, {}
+    for config, ids in several.items():
+        ranked = sorted(map(str, ids), key=lambda j: (order.get(j, len(order)), j))
+        chosen[config], others[config] = ranked[0], ranked[1:]
+    keep = kernels["config_id"].map(chosen).isna() | (kernels[job_column] == kernels["config_id"].map(chosen))
+    return kernels[keep].copy(), others
 
 
 def _refreshed(kernels: pd.DataFrame, metrics: pd.DataFrame | None) -> pd.DataFrame:
@@ -344,7 +379,8 @@ def _with_reasons(rows: pd.DataFrame, jobs: pd.DataFrame | None, steps: dict) ->
         if both[i]:
             launches, expected = rows.at[i, "nsys_launches"], steps.get(config)
             reasons.append(None if expected is None or launches == expected else
-                           f"nsys saw {launches} launches of it in the measured range; {expected} steps were measured")
+                           f"nsys saw {int(launches)} launches of it in the measured range; {expected} steps were "
+                           "measured")
             continue
         side, other = ("nsys", "ncu") if nsys_only[i] else ("ncu", "nsys")
         if config not in seen[other]:
@@ -356,10 +392,11 @@ def _with_reasons(rows: pd.DataFrame, jobs: pd.DataFrame | None, steps: dict) ->
         same_name = (config, rows.at[i, "key"]) in names_by_side[other]
         hint = "; the other side has it with another grid/block" if same_name else ""
         if side == "nsys":
-            reasons.append(f"nsys launched it {rows.at[i, 'nsys_launches']}× in the measured range; ncu profiled no "
-                           f"such launch in its step{hint}")
+            launches = int(rows.at[i, "nsys_launches"])
+            reasons.append(f"nsys launched it {launches}× in the measured range; ncu profiled no such launch in its "
+                           f"step{hint}")
         else:
-            reasons.append(f"ncu profiled it (kernel {rows.at[i, 'kernel_id']}); nsys saw no such launch in the "
+            reasons.append(f"ncu profiled it (kernel {int(rows.at[i, 'kernel_id'])}); nsys saw no such launch in the "
                            f"measured range{hint}")
     rows["reason"] = pd.Series(reasons, index=rows.index, dtype="string")
     rows["step_position"] = rows["nsys_rank"].astype(float).fillna(rows["ncu_rank"].astype(float) + 0.5)
@@ -442,7 +479,8 @@ def _derived(rows: pd.DataFrame) -> pd.DataFrame:
     """Counters ÷ nsys time, and % of the peaks at the clocks nsys saw (see the module doc)."""
     seconds = rows["nsys_median_ns"].astype(float) / 1e9
     rows["nsys_sm_frequency_hz"] = rows["device_sm_clock_hz"].astype(float).where(rows["nsys_median_ns"].notna())
-    rows["nsys_memory_frequency_hz"] = rows["device_memory_clock_hz"].astype(float).where(rows["nsys_median_ns"].notna())
+    seen = rows["nsys_median_ns"].notna()
+    rows["nsys_memory_frequency_hz"] = rows["device_memory_clock_hz"].astype(float).where(seen)
     rows["ncu_to_nsys_time"] = rows["ncu_duration_ns"].astype(float) / rows["nsys_median_ns"].astype(float)
     for counter, rate in (("flop", "achieved_flop_per_s"), ("tensor_flop", "achieved_tensor_flop_per_s"),
                           ("dram_bytes", "achieved_dram_bytes_per_s"), ("l2_bytes", "achieved_l2_bytes_per_s"),

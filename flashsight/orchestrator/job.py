@@ -58,7 +58,8 @@ def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None
     with profiler.around_run(job_dir):
         done = procs.run_logged(argv, job_dir / LOG_FILE, timeout_s=timeout_s, env=env, cwd=job_dir, watch=watch,
                                 guard=True)
-    write_conditions(job_dir, tool, profiler.conditions(argv), before, gpu_state.sample(env.get("CUDA_VISIBLE_DEVICES")))
+    after = gpu_state.sample(env.get("CUDA_VISIBLE_DEVICES"))
+    write_conditions(job_dir, tool, profiler.conditions(argv), before, after)
     outcome = JobOutcome(tool=tool, status="succeeded", duration_s=0.0)
     if not done.ok:
         outcome.status = "timed_out" if done.timed_out else ("interrupted" if done.stopped else "failed")

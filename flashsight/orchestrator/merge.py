@@ -10,6 +10,7 @@ the per-job files (never appended to), so they are right after any interruption,
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ from flashsight.schema.layout import CONDITIONS_FILE, JOBS_TABLE, RESULT_FILE
 OBSERVATIONS_TABLE = "kernel_observations"
 RESULTS_TABLE = "workload_results"
 CONDITIONS_TABLE = "job_conditions"
+MERGE_ERRORS = "merge_errors.log"  # why a derived table could not be built (the sweep's other outputs still are)
 
 
 
@@ -125,18 +127,25 @@ def write_derived_tables(jobs: list[dict], run_dir: Path, merged: dict[str, pd.D
     from flashsight.analysis.workload_results import workload_results
 
     written = {}
-    results = job_records(jobs, run_dir, RESULT_FILE)
     param_names = list(dict.fromkeys(p for j in jobs for p in json.loads(j["params"])))
     tables = dict(merged)
-    if results:
-        tables[RESULTS_TABLE] = workload_results(results, param_names)
-    conditions = job_records(jobs, run_dir, CONDITIONS_FILE)
-    if conditions:
-        tables[CONDITIONS_TABLE] = job_conditions(conditions)
-    if "gpu_kernels" in merged or "ncu_kernels" in merged:
-        tables[OBSERVATIONS_TABLE] = kernel_observations(tables, jobs_frame(jobs))
-    for table in (RESULTS_TABLE, CONDITIONS_TABLE, OBSERVATIONS_TABLE):
-        if table in tables:
-            write_table(tables[table], run_dir, table)
-            written[table] = len(tables[table])
+    builders = (
+        (RESULTS_TABLE, lambda: workload_results(job_records(jobs, run_dir, RESULT_FILE), param_names)
+         if any((run_dir / j["job_dir"] / RESULT_FILE).is_file() for j in jobs) else None),
+        (CONDITIONS_TABLE, lambda: job_conditions(job_records(jobs, run_dir, CONDITIONS_FILE))
+         if any((run_dir / j["job_dir"] / CONDITIONS_FILE).is_file() for j in jobs) else None),
+        (OBSERVATIONS_TABLE, lambda: kernel_observations(tables, jobs_frame(jobs))
+         if "gpu_kernels" in merged or "ncu_kernels" in merged else None),
+    )
+    for table, build in builders:
+        try:
+            frame = build()
+        except Exception:  # a bug here must not cost an overnight sweep its other outputs
+            with open(run_dir / MERGE_ERRORS, "a") as log:
+                log.write(f"flashsight: could not build {table}:\n{traceback.format_exc()}\n")
+            continue
+        if frame is not None:
+            tables[table] = frame
+            write_table(frame, run_dir, table)
+            written[table] = len(frame)
     return written

@@ -56,7 +56,8 @@ def needed_metrics() -> list[str]:
              "dram__cycles_elapsed.avg.per_second", "dram__bytes_read.sum.pct_of_peak_sustained_elapsed",
              "dram__bytes_write.sum.pct_of_peak_sustained_elapsed",
              "device__attribute_memory_clock_rate", "device__attribute_global_memory_bus_width",
-             "device__attribute_multiprocessor_count", "device__attribute_clock_rate", "launch__waves_per_multiprocessor",
+             "device__attribute_multiprocessor_count", "device__attribute_clock_rate",
+             "launch__waves_per_multiprocessor",
              *(f"sm__inst_executed_pipe_tensor_op_{op}{suffix}" for op in ("hmma", "gmma")
                for suffix in (".sum", ".sum.pct_of_peak_sustained_active"))]
     names += [metric for metric, _ in CUDA_CORE_PEAKS.values()]
@@ -215,7 +216,8 @@ def memory_levels(row: dict, m: dict, hz: dict, seconds: float) -> dict:
         out[f"{name}_bytes_per_s"] = level_rate
         out[f"peak_{name}_bytes_per_s"] = per_cycle * hz[name]
         pct = _pct(level_rate, out[f"peak_{name}_bytes_per_s"])  # ncu's own % where the clocks are missing
-        out[f"{name}_peak_pct"] = pct if not math.isnan(pct) else _get(m, f"{level['active']}.sum.pct_of_peak_sustained_elapsed")
+        stated = _get(m, f"{level['active']}.sum.pct_of_peak_sustained_elapsed")
+        out[f"{name}_peak_pct"] = pct if not math.isnan(pct) else stated
     return out
 
 
@@ -311,8 +313,9 @@ def bound_class(row: dict, derived: dict) -> tuple[str | None, str | None]:
     top, runner = ("compute", "memory") if sm >= mem else ("memory", "compute")
     margin = abs(sm - mem)
     if sm < LATENCY_THRESHOLD_PCT and mem < LATENCY_THRESHOLD_PCT:
+        short = LATENCY_THRESHOLD_PCT - max(sm, mem)
         return "latency", (f"latency: SM {sm:.1f}% and memory {mem:.1f}% both < {LATENCY_THRESHOLD_PCT:.0f}% of peak "
-                           f"(ncu: {title}); the nearer is {top}, {LATENCY_THRESHOLD_PCT - max(sm, mem):.1f} points short")
+                           f"(ncu: {title}); the nearer is {top}, {short:.1f} points short")
     intensity, ridge = derived.get("arithmetic_intensity", math.nan), derived.get("ridge_intensity", math.nan)
     if not (_nan(intensity) or _nan(ridge)) and intensity > 0:
         side = "memory" if intensity < ridge else "compute"

@@ -167,8 +167,8 @@ TENSOR_TYPES_BY_SPARSITY = ("fp8_sparsity_off", "fp8_sparsity_on")
 #   L1:  L1 local/global/shared writeback, `l1tex__lsu_writeback_active_mem_lgds` × 128 B
 #        (derived__l1tex__lsu_writeback_bytes_mem_lgds)
 MEMORY_LEVELS: dict[str, dict] = {
-    "l2": {"active": "lts__lts2xbar_cycles_active", "bytes_per_cycle": 32, "clock": "lts__cycles_elapsed.avg.per_second",
-           "derived": "derived__lts__lts2xbar_bytes"},
+    "l2": {"active": "lts__lts2xbar_cycles_active", "bytes_per_cycle": 32,
+           "clock": "lts__cycles_elapsed.avg.per_second", "derived": "derived__lts__lts2xbar_bytes"},
     "l1": {"active": "l1tex__lsu_writeback_active_mem_lgds", "bytes_per_cycle": 128,
            "clock": "l1tex__cycles_elapsed.avg.per_second", "derived": "derived__l1tex__lsu_writeback_bytes_mem_lgds"},
 }
