@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from flashsight.errors import FlashsightError, InputError
+from flashsight.errors import FlashsightError, InputError, NotComparableError
 from flashsight.schema.config import config_id
 from flashsight.schema.layout import (CONDITIONS_FILE, ENV_FILE, JOB_FILE, JOBS_TABLE, PLAN_FILE, RESULT_FILE,
                                       STATE_FILE)
@@ -100,6 +100,13 @@ class Run:
             return write_report(self, Path(out) if out is not None else None, baseline=baseline)
         except OSError as exc:
             raise InputError(f"{exc.filename or out}: cannot write the report ({exc.strerror or exc})") from None
+
+    def compare(self, other: "Run", *, threshold_pct: float = 5.0, floor_pct: float | None = None,
+                allow_mismatch: bool = False) -> pd.DataFrame:
+        """What changed from this run (the base) to `other`: one row per config and kernel with both nsys medians,
+        their ratio and interval, a verdict and the counters that moved (see compare_runs)."""
+        return compare_runs(self, other, threshold_pct=threshold_pct, floor_pct=floor_pct,
+                            allow_mismatch=allow_mismatch)
 
     def __repr__(self) -> str:
         jobs = f", {len(self.jobs)} jobs" if self._jobs is not None else ""
@@ -263,6 +270,92 @@ def sample() -> Run:
     if not (SAMPLE_DIR / f"{JOBS_TABLE}.parquet").exists():
         raise InputError(f"{SAMPLE_DIR}: this flashsight ships no sample run")
     return load(SAMPLE_DIR)
+
+# ------------------------------------------------------------------------------------------------ compare
+
+
+COMPARE_TABLES = ("gpu_kernels", "ncu_kernels", "warp_stalls", "kernel_observations")
+
+
+def compare_runs(base: Run, new: Run, *, threshold_pct: float = 5.0, floor_pct: float | None = None,
+                 allow_mismatch: bool = False) -> pd.DataFrame:
+    """Per config and kernel of two runs: base/new nsys median, ratio with a block-bootstrap interval, verdict
+    (regressed / improved / unchanged / inconclusive; base_only / new_only / not_compared for what one side
+    lacks) and the ncu counters that moved (analysis/compare.py says how each is decided).
+
+    Runs that differ in GPU, driver, clocks, tool or library versions, ncu options or dtype raise
+    NotComparableError, unless allow_mismatch: then the differences are in the frame's attrs["mismatches"].
+    attrs also hold threshold_pct, floor_pct and floor_source.
+    """
+    from flashsight.analysis.comparability import conditions, mismatches
+    from flashsight.analysis.compare import compare_tables
+
+    if threshold_pct < 0 or (floor_pct is not None and floor_pct < 0):
+        raise FlashsightError("--threshold and --noise-floor are percentages >= 0")
+    sides = {side: _compare_inputs(run) for side, run in (("base", base), ("new", new))}
+    shared = set(base.configs["config_id"]) & set(new.configs["config_id"])
+    differences = mismatches(conditions(base.env, base.jobs, sides["base"]),
+                             conditions(new.env, new.jobs, sides["new"]), shared)
+    if differences and not allow_mismatch:
+        raise NotComparableError(f"{_label(base)} and {_label(new)} are not comparable: {'; '.join(differences)} "
+                                 "(--allow-mismatch compares them anyway)")
+    frame = compare_tables(sides["base"], sides["new"], base_configs=base.configs, new_configs=new.configs,
+                           base_iters=_iters(base), new_iters=_iters(new), threshold_pct=threshold_pct,
+                           floor_pct=floor_pct)
+    frame.attrs.update(mismatches=differences, base=_label(base), new=_label(new))
+    return frame
+
+
+def regressed(comparison: pd.DataFrame) -> bool:
+    """Whether any row of a compare_runs frame regressed (the CLI's exit code 1)."""
+    from flashsight.analysis.compare import regressed as any_regressed
+
+    return any_regressed(comparison)
+
+
+def _label(run: Run) -> str:
+    return str(run.path) if run.path else "run"
+
+
+def _compare_inputs(run: Run) -> dict[str, pd.DataFrame]:
+    """The tables compare reads, each row with its config_id and limited to the measured ranges.
+
+    A sweep's merged tables are that already. A profile's job directory holds its whole capture without
+    config_id: its one config is set on every row and gpu_kernels is cut to the measured range.
+    """
+    from flashsight.analysis.measured import split_tables
+    from flashsight.schema.contract import range_name
+
+    tables = {name: run.table(name) for name in COMPARE_TABLES if run.has(name)}
+    if run.kind == "job" and not run.jobs.empty:
+        job = run.jobs.iloc[0]
+        tables = {name: df.assign(job_id=job["job_id"], config_id=job["config_id"]) if "config_id" not in df
+                  else df for name, df in tables.items()}
+        if "gpu_kernels" in tables:
+            measured = range_name(job["workload"], json.loads(job["params_json"]))
+            cut = split_tables({"gpu_kernels": tables["gpu_kernels"]}, {job["job_id"]: measured})[job["job_id"]]
+            tables["gpu_kernels"] = cut.get("gpu_kernels", tables["gpu_kernels"].iloc[0:0])
+    if run.jobs.empty and not any("config_id" in df.columns for df in tables.values()):
+        raise InputError(f"{_label(run)}: no config_id in its tables (compare needs a sweep's run directory or "
+                         "a profiled job's directory)")
+    return tables
+
+
+def _iters(run: Run) -> pd.Series | None:
+    """Steps per measured range by job_id: workload_results' iters, else each job's result.json."""
+    if run.has("workload_results"):
+        results = run.table("workload_results")
+        if {"job_id", "iters"} <= set(results.columns):
+            return results.set_index("job_id")["iters"]
+    if run.path is None or run.jobs.empty:
+        return None
+    iters = {}
+    for job in run.jobs.to_dict("records"):
+        folder = run.path / job["job_dir"] if isinstance(job.get("job_dir"), str) else run.path
+        record = _read_json(folder / RESULT_FILE)
+        if record and isinstance(record.get("iters"), int):
+            iters[job["job_id"]] = record["iters"]
+    return pd.Series(iters, dtype="int64") if iters else None
 
 
 # ------------------------------------------------------------------------------------------------ stalls

@@ -231,6 +231,40 @@ def export(run_dir: Path, perfetto: bool, out: Path | None) -> None:
     console.print(f"perfetto trace: {written} ({events:,} events)", soft_wrap=True)
 
 
+# --------------------------------------------------------------------------------------------- compare
+
+
+@main.command()
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--threshold", "threshold_pct", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              metavar="PCT", help="Smallest change of a median that counts as regressed or improved.")
+@click.option("--noise-floor", "floor_pct", type=click.FloatRange(min=0), default=None, metavar="PCT",
+              help="Run-to-run noise floor (default: estimated from repeats in the runs, else 2%).")
+@click.option("--json", "as_json", is_flag=True, help="Write {\"rows\": [...]} as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Write an asv-style Markdown table (PR comment).")
+@click.option("--all", "all_rows", is_flag=True, help="Terminal: show unchanged rows too.")
+@click.option("--allow-mismatch", is_flag=True, help="Compare runs of different GPU/driver/versions; list them.")
+def compare(base: Path, new: Path, threshold_pct: float, floor_pct: float | None, as_json: bool, as_markdown: bool,
+            all_rows: bool, allow_mismatch: bool) -> None:
+    """Per config and kernel, what changed from run BASE to run NEW: regressed / improved / unchanged /
+    inconclusive. Exit 0 when nothing regressed, 1 when something did, 2 on error or runs not comparable."""
+    from flashsight.api import compare_runs, load, regressed
+    from flashsight.outputs.compare_view import compare_json, compare_markdown, print_compare
+
+    if as_json and as_markdown:
+        raise click.UsageError("give --json or --markdown, not both")
+    frame = compare_runs(load(base), load(new), threshold_pct=threshold_pct, floor_pct=floor_pct,
+                         allow_mismatch=allow_mismatch)
+    if as_json:
+        click.echo(json.dumps(compare_json(frame), indent=2))
+    elif as_markdown:
+        click.echo(compare_markdown(frame), nl=False)
+    else:
+        print_compare(frame, console, all_rows=all_rows)
+    sys.exit(1 if regressed(frame) else 0)
+
+
 # --------------------------------------------------------------------------------------------- sweep
 
 
