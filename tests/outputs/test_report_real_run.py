@@ -179,3 +179,29 @@ def test_stalls_cli_on_the_real_run_is_a_grid_per_workload(run):
                    (stalls["source"] == "pc_sampling") & (stalls["reason"] == "long_scoreboard")]
         expected.append(f"{s['pct'].iloc[0]:.0f}%")
     assert values == expected
+
+
+def test_a_baseline_adds_what_changed_with_the_compare_rows(tmp_path):
+    from flashsight.outputs import compare_view
+
+    variant = REAL_RUN.parent / "h200_small_variant"
+    result = CliRunner().invoke(main, ["report", str(variant), "--baseline", str(REAL_RUN), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "report.md").read_text()
+    check_markdown(tmp_path / "report.md")
+    frame = flashsight.load(REAL_RUN).compare(flashsight.load(variant), allow_mismatch=True)
+    assert f"{compare_view.summary_line(frame)}." in md
+    section = md[md.index("## What changed"):]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith(("| change", "| ---"))]
+    assert len(rows) == len(frame) > 20
+    page = frame[frame["changed_params"].fillna("").str.contains("page_size")]
+    assert len(page) and "(page_size 16→1)" in section  # the one config the variant plan changed
+    for row in frame.head(5).to_dict("records"):
+        assert compare_view.ratio_text(row) in section
+
+
+def test_a_missing_baseline_is_one_error_line(tmp_path):
+    result = CliRunner().invoke(main, ["report", str(REAL_RUN), "--baseline", str(tmp_path / "nope"),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and not (tmp_path / "out" / "report.html").exists()
+    assert result.output.strip().splitlines() == [f"flashsight: error: {tmp_path / 'nope'}: no such file or folder"]
