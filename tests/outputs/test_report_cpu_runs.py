@@ -122,3 +122,41 @@ def test_a_report_error_is_one_warning_and_never_fails_the_sweep(tmp_path, monke
     assert summary.exit_code == 0 and summary.counts["succeeded"] == 1
     assert session.report is None and session.report_error == "RuntimeError: figure backend exploded"
     assert not (tmp_path / "run" / "report" / "report.html").exists()
+
+
+def test_resume_writes_the_report_again(tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'[sweep]\nname = "again"\nmode = "process"\n[[jobs]]\nworkload = "{ECHO}"\ntools = ["none"]\n'
+                    'params = { x = [5] }\n')
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    first = subprocess.run([sys.executable, "-m", "flashsight", "sweep", str(plan), "--out", str(out)], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    shutil.rmtree(out / "report")
+    again = subprocess.run([sys.executable, "-m", "flashsight", "sweep", "--out", str(out), "--resume"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "jobs already finished" in again.stdout and "resuming" in again.stdout
+    assert f"report: {out / 'report' / 'report.html'}" in again.stdout.splitlines()
+    assert "| x=5 | none |" in (out / "report" / "report.md").read_text()  # its result.json row
+
+
+def test_report_of_the_shipped_sample_works_without_a_run_dir(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from flashsight.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["report", "--sample"])
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "runs" / "sample-report"
+    assert (written / "report.html").is_file() and (written / "figures" / "roofline.png").is_file()
+    md = (written / "report.md").read_text()
+    assert "NVIDIA H200" in md and "| total | 26 | 26 |" in md
+    sample = flashsight.load(flashsight.api.SAMPLE_DIR)
+    real = flashsight.load(DATA / "runs" / "h200_small_a")
+    for name in ("gpu_kernels", "ncu_kernels", "warp_stalls"):  # the sample is the committed real run's tables
+        pd.testing.assert_frame_equal(sample.table(name), real.table(name))
+    both = CliRunner().invoke(main, ["report", str(tmp_path), "--sample"])
+    assert both.exit_code != 0 and "give a RUN_DIR or --sample" in both.output
