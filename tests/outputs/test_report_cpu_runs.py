@@ -139,7 +139,7 @@ def test_resume_writes_the_report_again(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "jobs already finished" in again.stdout and "resuming" in again.stdout
     assert f"report: {out / 'report' / 'report.html'}" in again.stdout.splitlines()
-    assert "| x=5 | none |" in (out / "report" / "report.md").read_text()  # its result.json row
+    assert "| echo_params.py | none |" in (out / "report" / "report.md").read_text()  # its result.json row
 
 
 def test_report_of_the_shipped_sample_works_without_a_run_dir(tmp_path, monkeypatch):
