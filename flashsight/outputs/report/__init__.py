@@ -9,6 +9,7 @@ Sections: overview, one per workload family, roofline, timeline, findings (and w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flashsight import __version__
@@ -48,10 +49,16 @@ def write_report(run, out: Path | None = None, baseline=None, name: str | None =
     figures_dir = out / FIGURES_DIR
     figures_dir.mkdir(parents=True, exist_ok=True)
     for figure in report.figures():
-        with atomic_path(figures_dir / f"{figure.name}.png") as tmp:
-            tmp.write_bytes(figure.png)
-    with atomic_path(out / REPORT_MD) as tmp:
-        tmp.write_text(to_markdown(report))
-    with atomic_path(out / REPORT_HTML) as tmp:
-        tmp.write_text(to_html(report))
+        _write(figures_dir / f"{figure.name}.png", figure.png)
+    _write(out / REPORT_MD, to_markdown(report).encode())  # the two pages last: they name the figures
+    _write(out / REPORT_HTML, to_html(report).encode())
     return {"markdown": out / REPORT_MD, "html": out / REPORT_HTML, "figures": figures_dir}
+
+
+def _write(target: Path, data: bytes) -> None:
+    """Atomically, readable as any file the user creates (a temp file starts 0600): a report is shared."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
