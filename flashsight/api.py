@@ -274,7 +274,7 @@ def sample() -> Run:
 # ------------------------------------------------------------------------------------------------ compare
 
 
-COMPARE_TABLES = ("gpu_kernels", "ncu_kernels", "warp_stalls", "kernel_observations")
+COMPARE_TABLES = ("gpu_kernels", "ncu_kernels", "warp_stalls", "kernel_observations", "job_conditions")
 
 
 def compare_runs(base: Run, new: Run, *, threshold_pct: float = 5.0, floor_pct: float | None = None,
@@ -287,7 +287,7 @@ def compare_runs(base: Run, new: Run, *, threshold_pct: float = 5.0, floor_pct: 
     NotComparableError, unless allow_mismatch: then the differences are in the frame's attrs["mismatches"].
     attrs also hold threshold_pct, floor_pct and floor_source.
     """
-    from flashsight.analysis.comparability import conditions, mismatches
+    from flashsight.analysis.comparability import conditions, mismatches, throttled_configs
     from flashsight.analysis.compare import compare_tables
 
     if threshold_pct < 0 or (floor_pct is not None and floor_pct < 0):
@@ -301,7 +301,8 @@ def compare_runs(base: Run, new: Run, *, threshold_pct: float = 5.0, floor_pct: 
                                  "(--allow-mismatch compares them anyway)")
     frame = compare_tables(sides["base"], sides["new"], base_configs=base.configs, new_configs=new.configs,
                            base_iters=_iters(base), new_iters=_iters(new), threshold_pct=threshold_pct,
-                           floor_pct=floor_pct)
+                           floor_pct=floor_pct, throttled={"base": throttled_configs(sides["base"]),
+                                                           "new": throttled_configs(sides["new"])})
     frame.attrs.update(mismatches=differences, base=_label(base), new=_label(new))
     return frame
 
@@ -342,20 +343,16 @@ def _compare_inputs(run: Run) -> dict[str, pd.DataFrame]:
 
 
 def _iters(run: Run) -> pd.Series | None:
-    """Steps per measured range by job_id: workload_results' iters, else each job's result.json."""
-    if run.has("workload_results"):
-        results = run.table("workload_results")
-        if {"job_id", "iters"} <= set(results.columns):
-            return results.set_index("job_id")["iters"]
-    if run.path is None or run.jobs.empty:
+    """Steps per measured range by job_id (workload_results' iters). Runs loaded together share job ids: a job
+    whose runs disagree is left out (its steps are then inferred from its launch counts)."""
+    if not run.has(RESULTS):
         return None
-    iters = {}
-    for job in run.jobs.to_dict("records"):
-        folder = run.path / job["job_dir"] if isinstance(job.get("job_dir"), str) else run.path
-        record = _read_json(folder / RESULT_FILE)
-        if record and isinstance(record.get("iters"), int):
-            iters[job["job_id"]] = record["iters"]
-    return pd.Series(iters, dtype="int64") if iters else None
+    results = run.table(RESULTS)
+    if not {"job_id", "iters"} <= set(results.columns):
+        return None
+    known = results.dropna(subset=["iters"]).groupby("job_id")["iters"]
+    agreed = known.first()[known.nunique() == 1]
+    return agreed.astype("int64") if len(agreed) else None
 
 
 # ------------------------------------------------------------------------------------------------ stalls

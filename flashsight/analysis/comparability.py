@@ -1,9 +1,11 @@
 """Can two runs be compared at all? The facts that change kernel times without any code change.
 
-GPU, driver, clocks (maximum SM and memory clock, power limit) and ncu's clock control, nsys and ncu versions, the
-ncu options of each config (set, sections, metrics), FlashInfer and torch versions, and the dtypes each workload
-ran with. They come from the run's env.json, its jobs table and its tables; a fact unknown on either side is not
-a mismatch (nothing to compare), two known and different values are.
+GPU, driver, clocks (maximum SM and memory clock, power limit) and ncu's clock and cache control, nsys and ncu
+versions, the ncu options of each config (set, sections, metrics), FlashInfer and torch versions, and the dtypes
+each workload ran with. They come from the run's env.json, its jobs table and its tables (job_conditions where the
+run recorded them); a fact unknown on either side is not a mismatch (nothing to compare), two known and different
+values are. A config whose nsys job ran throttled is not a mismatch of the runs: `throttled_configs` names them,
+and compare keeps their rows from a regressed or improved verdict.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 
 import pandas as pd
 
-NCU_DEFAULT_CLOCK_CONTROL = "base"  # ncu locks clocks to base unless told otherwise
+NCU_DEFAULTS = {"clock_control": "base", "cache_control": "all"}  # ncu locks clocks, flushes caches unless told
 
 
 def conditions(env: dict | None, jobs: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> dict:
@@ -32,8 +34,9 @@ def conditions(env: dict | None, jobs: pd.DataFrame, tables: dict[str, pd.DataFr
         "torch": (env.get("torch") or {}).get("version"),
     }
     ncu = _ncu_options(jobs, tables)
-    facts["ncu clock control"] = _joined(json.loads(o).get("clock_control", NCU_DEFAULT_CLOCK_CONTROL)
-                                         for o in ncu.values()) or None
+    for key, default in NCU_DEFAULTS.items():  # what the jobs recorded (job_conditions), else what the plan asked
+        facts[f"ncu {key.replace('_', ' ')}"] = (_recorded(tables, ncu, f"ncu_{key}")
+                                                 or _joined(json.loads(o).get(key, default) for o in ncu.values()))
     facts["ncu_options"] = ncu
     facts["dtype"] = _dtypes(jobs)
     return facts
@@ -67,7 +70,7 @@ def _ncu_option_mismatches(base: dict, new: dict, shared: set | None) -> list[st
 
 
 def _without_clock(options: str) -> dict:
-    return {k: v for k, v in json.loads(options).items() if k != "clock_control"}  # reported on its own line
+    return {k: v for k, v in json.loads(options).items() if k not in NCU_DEFAULTS}  # reported on their own lines
 
 
 def _describe(options: str) -> str:
@@ -85,6 +88,24 @@ def _ncu_options(jobs: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> dict[st
     ncu_jobs = jobs[jobs["job_id"].isin(set(kernels["job_id"].dropna()))]
     return {c: json.dumps(json.loads(o or "{}"), sort_keys=True)
             for c, o in zip(ncu_jobs["config_id"], ncu_jobs["ncu_options"])}
+
+
+def _recorded(tables: dict[str, pd.DataFrame], ncu: dict[str, str], column: str) -> str | None:
+    """A job_conditions column over the ncu jobs, where the run recorded its conditions."""
+    conditions, kernels = tables.get("job_conditions"), tables.get("ncu_kernels")
+    if conditions is None or kernels is None or column not in conditions or "job_id" not in kernels:
+        return None
+    mine = conditions[conditions["job_id"].isin(set(kernels["job_id"].dropna()))]
+    return _joined(mine[column].dropna())
+
+
+def throttled_configs(tables: dict[str, pd.DataFrame]) -> set[str]:
+    """Configs whose nsys job (the one whose rows fill gpu_kernels) NVML saw throttled (power, thermal, hardware)."""
+    conditions, kernels = tables.get("job_conditions"), tables.get("gpu_kernels")
+    if conditions is None or kernels is None or "throttled" not in conditions or "job_id" not in kernels:
+        return set()
+    mine = conditions[conditions["job_id"].isin(set(kernels["job_id"].dropna()))]
+    return set(mine.loc[mine["throttled"].fillna(False).astype(bool), "config_id"].dropna())
 
 
 def _dtypes(jobs: pd.DataFrame) -> dict[str, set[str]]:

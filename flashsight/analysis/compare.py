@@ -46,6 +46,7 @@ RELATIVE_MOVE_PCT = {"dram_bytes": 5.0, "flop": 5.0}  # counted work: a few % is
 ABSOLUTE_MOVE = {"registers_per_thread": 0.5, "achieved_occupancy_pct": 5.0}  # any register; 5 occupancy points
 STALL_MOVE_POINTS = 5.0  # a top stall that changed while no share moved this much is a near-tie, not a change
 SUMMED_COUNTERS = ("dram_bytes", "flop")  # what a step row adds up over its kernels
+UNLISTED = "(any other reason)"  # in stall_shares: the largest share a reason not listed can have
 
 
 @dataclass(frozen=True)
@@ -173,14 +174,27 @@ def kernel_counters(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def _counters_from_observations(obs: pd.DataFrame) -> pd.DataFrame:
     """kernel_observations has one row per config and kernel of the measured step, in launch order: the n-th row
     of one kernel identity within a config is its n-th occurrence in the step."""
-    df = obs.copy()
+    df = obs[obs[IDENTITY[1:]].notna().all(axis=1)].copy()
     df["mangled_name"] = df["mangled_name"].fillna(df["short_name"]) if "short_name" in df else df["mangled_name"]
     if "occurrence" not in df.columns:
         df["occurrence"] = df.groupby(["config_id", *IDENTITY], sort=False).cumcount()
+    if {"top_stall", "top_stall_pct", "second_stall", "second_stall_pct"} <= set(df.columns):
+        df["stall_shares"] = [_top_two(*values) for values in
+                              zip(df["top_stall"], df["top_stall_pct"], df["second_stall"], df["second_stall_pct"])]
     for column in COUNTERS:
         if column not in df.columns:
             df[column] = np.nan if column != "top_stall" else None
     return _one_per_key(df)
+
+
+def _top_two(top, top_pct, second, second_pct) -> dict | None:
+    """The shares kernel_observations keeps (the two largest); any other reason's share is at most the second's."""
+    if _missing(top) or _missing(top_pct):
+        return None
+    shares = {top: float(top_pct)}
+    if not _missing(second) and not _missing(second_pct):
+        shares[second] = float(second_pct)
+    return {**shares, UNLISTED: shares.get(second, 0.0) if not _missing(second) else 0.0}
 
 
 def _one_per_key(df: pd.DataFrame) -> pd.DataFrame:
@@ -198,14 +212,15 @@ def _one_per_key(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _top_stalls(stalls: pd.DataFrame | None, by_job: list[str]) -> pd.DataFrame | None:
-    """Per kernel: the reason with the largest share (PC sampling when the report has it, else warp state), and
-    every reason's share of that source (`stall_shares`, to tell a real shift from a near-tie that flipped)."""
+    """Per kernel: the reason with the largest share (warp-state ratios, PC samples where a report has none: the
+    choice kernel_observations makes), and every reason's share of that source (`stall_shares`, to tell a real
+    shift from a near-tie that flipped)."""
     if stalls is None or stalls.empty or not {"kernel_id", "reason", "pct", "source"} <= set(stalls.columns):
         return None
     if not set(by_job) <= set(stalls.columns):
         return None
     real = stalls[(stalls["reason"] != NOT_A_STALL) & stalls["pct"].notna()].copy()
-    real["rank"] = real["source"].map({"pc_sampling": 0, "warp_state": 1}).fillna(2)
+    real["rank"] = real["source"].map({"warp_state": 0, "pc_sampling": 1}).fillna(2)
     keys = [*by_job, "kernel_id"]
     best = real[real["rank"] == real.groupby(keys)["rank"].transform("min")]
     best = best.sort_values("pct", ascending=False, kind="stable")
@@ -254,8 +269,9 @@ def _stall_shifted(base: dict, new: dict) -> bool:
     b_shares, n_shares = base.get("stall_shares"), new.get("stall_shares")
     if isinstance(b_shares, dict) and isinstance(n_shares, dict):
         old_top, new_top = base["top_stall"], new["top_stall"]
-        fell = b_shares.get(old_top, 0.0) - n_shares.get(old_top, 0.0)
-        rose = n_shares.get(new_top, 0.0) - b_shares.get(new_top, 0.0)
+        # a reason a side does not list has at most that side's UNLISTED share: the shift is at least this much
+        fell = b_shares.get(old_top, 0.0) - n_shares.get(old_top, n_shares.get(UNLISTED, 0.0))
+        rose = n_shares.get(new_top, 0.0) - b_shares.get(new_top, b_shares.get(UNLISTED, 0.0))
         return max(fell, rose) >= STALL_MOVE_POINTS
     b_pct, n_pct = base.get("top_stall_pct"), new.get("top_stall_pct")
     return _missing(b_pct) or _missing(n_pct) or abs(n_pct - b_pct) >= STALL_MOVE_POINTS
@@ -351,11 +367,13 @@ def run_floor(base_series: dict, new_series: dict, given_pct: float | None) -> F
 def compare_tables(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], *,
                    base_configs: pd.DataFrame | None = None, new_configs: pd.DataFrame | None = None,
                    base_iters: pd.Series | None = None, new_iters: pd.Series | None = None,
-                   threshold_pct: float = DEFAULT_THRESHOLD_PCT, floor_pct: float | None = None) -> pd.DataFrame:
+                   threshold_pct: float = DEFAULT_THRESHOLD_PCT, floor_pct: float | None = None,
+                   throttled: dict[str, set] | None = None) -> pd.DataFrame:
     """One row per config and kernel (and per config step) of either side; see the module docstring.
 
     base, new: each side's tables (`gpu_kernels` with `config_id`; `ncu_kernels`, `warp_stalls` or
     `kernel_observations` for counters). *_configs: config_id, workload, params_json (Run.configs).
+    throttled: {"base"|"new": config_ids whose nsys job ran throttled}: their rows are at most inconclusive.
     The frame's attrs hold the floor used (`floor_pct`, `floor_source`) and the threshold.
     """
     pairs = pair_changed_configs(base_configs, new_configs)
@@ -376,6 +394,7 @@ def compare_tables(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], 
             row["note"] = "kernel seen in the base run only" if n is None else "kernel seen in the new run only"
         else:
             row.update(_judged(b["repeats"], n["repeats"], threshold_pct, floor.pct))
+            row.update(_unless_throttled(row, throttled or {}, pairs))
         base_c, new_c = counters["base"].get(_counter_key(key), {}), counters["new"].get(_counter_key(key), {})
         for column in COUNTERS:
             row[f"base_{column}"], row[f"new_{column}"] = base_c.get(column), new_c.get(column)
@@ -421,6 +440,18 @@ def _judged(base: list[np.ndarray], new: list[np.ndarray], threshold_pct: float,
         why += f" (the floor is the {drift:.1f}% this kernel drifted within one measured range)"
     return {"ratio": ratio, "ci_low": low, "ci_high": high, "drift_pct": drift, "floor_pct": row_floor,
             "verdict": judged, "note": why}
+
+
+def _unless_throttled(row: dict, throttled: dict[str, set], pairs: dict) -> dict:
+    """A time measured while the GPU throttled says nothing about the code: no regressed/improved verdict."""
+    new_ids = {base_id: new_id for new_id, (base_id, _) in pairs.items()}
+    sides = [side for side, config in (("base", row["config_id"]), ("new", new_ids.get(row["config_id"],
+                                                                                       row["config_id"])))
+             if config in throttled.get(side, set())]
+    if not sides or row["verdict"] not in ("regressed", "improved"):
+        return {}
+    return {"verdict": "inconclusive",
+            "note": f"{row['note']}; but the GPU throttled during the {' and '.join(sides)} nsys job"}
 
 
 def _counter_lookup(tables: dict[str, pd.DataFrame]) -> dict[tuple, dict]:

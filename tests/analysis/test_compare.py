@@ -175,3 +175,35 @@ def test_configs_on_one_side_only_are_listed(tmp_path, run_a):
     jit_like = frame[frame["kind"] == "config"]
     assert jit_like.empty  # every config of the plan has nsys kernels on at least one side
     json.dumps(frame.attrs)  # attrs stay plain data
+
+
+def test_counters_from_kernel_observations_equal_those_from_the_ncu_tables(run_a):
+    """The counters side reads kernel_observations when the run has it, else ncu_kernels + warp_stalls: the two
+    agree on every profiled kernel of the real run."""
+    from flashsight.analysis.compare import COUNTERS, KERNEL_KEY, kernel_counters
+
+    tables = {name: run_a.table(name) for name in ("ncu_kernels", "warp_stalls", "kernel_observations")}
+    observed = kernel_counters(tables)
+    from_ncu = kernel_counters({k: v for k, v in tables.items() if k != "kernel_observations"})
+    both = observed.merge(from_ncu, on=["config_id", *KERNEL_KEY], suffixes=("_obs", "_ncu"), validate="1:1")
+    assert len(observed) == len(from_ncu) == len(both) == 18
+    for column in COUNTERS:
+        assert both[f"{column}_obs"].astype(str).tolist() == both[f"{column}_ncu"].astype(str).tolist(), column
+
+
+def test_a_throttled_nsys_job_keeps_its_rows_from_a_verdict(tmp_path, run_a):
+    """The family slowed by 1.25 again, its new nsys jobs as NVML would mark them throttled (job_conditions)."""
+    from flashsight.analysis.compare import compare_tables
+
+    slow = copy_run(RUN_A, tmp_path / "slow")
+    scale_family(slow, "rmsnorm", 1.25)
+    new = flashsight.load(slow)
+    tables = {side: {n: run.table(n) for n in ("gpu_kernels", "kernel_observations")}
+              for side, run in (("base", run_a), ("new", new))}
+    norm = set(new.configs.loc[new.configs["workload"] == "rmsnorm", "config_id"])
+    frame = compare_tables(tables["base"], tables["new"], base_configs=run_a.configs, new_configs=new.configs,
+                           throttled={"new": norm})
+    rows = frame[frame["workload"] == "rmsnorm"]
+    assert set(rows["verdict"]) == {"inconclusive"} and len(rows) == 7
+    assert rows["note"].str.endswith("but the GPU throttled during the new nsys job").all()
+    assert set(frame.loc[frame["workload"] != "rmsnorm", "verdict"]) == {"unchanged"}
