@@ -385,8 +385,10 @@ def _with_reasons(rows: pd.DataFrame, jobs: pd.DataFrame | None, steps: dict) ->
         side, other = ("nsys", "ncu") if nsys_only[i] else ("ncu", "nsys")
         if config not in seen[other]:
             job = status.get((config, other))
-            why = (f"no {other} rows" if job is None else f"its {other} job {job[0]}"
-                   + (f": {job[1]}" if job[1] and job[0] != "succeeded" else ""))
+            if job is None:  # a sweep without a job of that tool for it, or captures of one tool only
+                why = f"no {other} job" if status else f"no {other} rows"
+            else:
+                why = f"its {other} job {job[0]}" + (f": {job[1]}" if job[1] and job[0] != "succeeded" else "")
             reasons.append(f"{other} did not observe this config ({why})")
             continue
         same_name = (config, rows.at[i, "key"]) in names_by_side[other]

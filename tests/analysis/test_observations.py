@@ -102,13 +102,15 @@ def _job(job_id, workload, tool, params, tables, status="succeeded", error=None)
             "tables": json.dumps({k: len(v) for k, v in tables.items()})}
 
 
-def _sweep_dir(tmp_path: Path, fi_pair, drop=None) -> Path:
+def _sweep_dir(tmp_path: Path, fi_pair, drop=None, tools=("nsys", "ncu")) -> Path:
     """A sweep run directory from the fi pair: one config per range, an nsys and an ncu job each."""
     nsys, ncu = fi_pair
     per_tool = {"nsys": split_tables(nsys, {f"nsys-{r}": r for r in RANGES}),
                 "ncu": split_tables(ncu, {f"ncu-{r}": r for r in RANGES})}
     jobs = []
     for tool, per_job in per_tool.items():
+        if tool not in tools:
+            continue
         for job_id, tables in per_job.items():
             workload = job_id.split("-")[1]
             status, error = ("failed", "ncu profiled no kernel") if job_id == drop else ("succeeded", None)
@@ -217,3 +219,13 @@ def test_a_config_with_two_ncu_jobs_joins_the_first_and_says_so(fi_pair):
     obs = kernel_observations({"gpu_kernels": kernels, "ncu_kernels": pd.concat([second, first])}, jobs)
     assert len(obs) == 6 and obs["missing"].isna().all() and (obs["ncu_job_id"] == "ncu-a").all()
     assert (obs["reason"] == "this config has 2 ncu jobs; not joined: ncu-b").all()
+
+
+def test_a_sweep_without_ncu_jobs_says_so(tmp_path, fi_pair):
+    """Without ncu's step (and without a result.json naming the steps), a kernel's launches per step are the gcd of
+    the launch counts: prefill's three launches are three steps of one kernel."""
+    obs = pd.read_parquet(_sweep_dir(tmp_path, fi_pair, tools=("nsys",)) / "kernel_observations.parquet")
+    assert len(obs) == 4 and (obs["missing"] == "ncu").all()
+    prefill = obs[obs["workload"] == "prefill"].iloc[0]
+    assert (prefill["nsys_launches"], prefill["nsys_steps"]) == (3, 3)
+    assert (obs["reason"] == "ncu did not observe this config (no ncu job)").all()
