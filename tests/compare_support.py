@@ -11,7 +11,10 @@ import pandas as pd
 RUNS = Path(__file__).parent / "data" / "runs"
 RUN_A = RUNS / "h200_small_a"  # devtools/plans/small.toml on the lent H200
 RUN_VARIANT = RUNS / "h200_small_variant"  # swept right after a: decode batch 32 at page_size 1 instead of 16
-H100_ENV = Path(__file__).parents[1] / "devtools" / "results" / "workloads" / "env.json"  # a real H100's env.json
+# a real H100's env.json (main moves devtools/results/ to docs/evidence/device_runs/)
+H100_ENV = next(p for p in (Path(__file__).parents[1] / "docs" / "evidence" / "device_runs" / "workloads" / "env.json",
+                            Path(__file__).parents[1] / "devtools" / "results" / "workloads" / "env.json")
+                if p.exists())
 
 
 def copy_run(src: Path, dst: Path) -> Path:
@@ -48,3 +51,23 @@ def set_ncu_options(run_dir: Path, options: dict) -> None:
     ncu_jobs = set(pd.read_parquet(run_dir / "ncu_kernels.parquet", columns=["job_id"])["job_id"])
     jobs.loc[jobs["job_id"].isin(ncu_jobs), "ncu_options"] = json.dumps(options)
     jobs.to_parquet(run_dir / "jobs.parquet", index=False)
+
+
+def scale_ncu_counter(run_dir: Path, workload: str, column: str, metrics: tuple[str, ...], factor: float) -> int:
+    """One ncu counter of every profiled kernel of a workload family multiplied by `factor`, in ncu_kernels and in
+    the ncu_metrics it comes from (kernel_observations rebuilds the counters of older runs from their metrics).
+    Integer counters stay integers (rounded down). Returns the ncu_kernels rows changed."""
+    def scaled(values: pd.Series, integer: bool) -> pd.Series:
+        values = values * factor
+        return values.astype("int64").astype("float64") if integer else values
+
+    kernels = pd.read_parquet(run_dir / "ncu_kernels.parquet")
+    rows = kernels["workload"] == workload
+    integer = column == "registers_per_thread"
+    kernels.loc[rows, column] = scaled(kernels.loc[rows, column].astype("float64"), integer).astype(kernels[column].dtype)
+    kernels.to_parquet(run_dir / "ncu_kernels.parquet", index=False)
+    table = pd.read_parquet(run_dir / "ncu_metrics.parquet")
+    hit = (table["workload"] == workload) & table["metric"].isin(metrics)
+    table.loc[hit, "value"] = scaled(table.loc[hit, "value"], integer)
+    table.to_parquet(run_dir / "ncu_metrics.parquet", index=False)
+    return int(rows.sum())

@@ -14,7 +14,8 @@ import flashsight
 from flashsight.analysis.compare import kernel_launches, pair_changed_configs
 from flashsight.api import _iters
 from flashsight.errors import NotComparableError
-from tests.compare_support import H100_ENV, RUN_A, RUN_VARIANT, copy_run, scale_family, set_env, set_ncu_options
+from tests.compare_support import (H100_ENV, RUN_A, RUN_VARIANT, copy_run, scale_family, scale_ncu_counter, set_env,
+                                   set_ncu_options)
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +208,20 @@ def test_a_throttled_nsys_job_keeps_its_rows_from_a_verdict(tmp_path, run_a):
     assert set(rows["verdict"]) == {"inconclusive"} and len(rows) == 7
     assert rows["note"].str.endswith("but the GPU throttled during the new nsys job").all()
     assert set(frame.loc[frame["workload"] != "rmsnorm", "verdict"]) == {"unchanged"}
+
+
+def test_the_counters_that_moved_explain_the_row(tmp_path, run_a):
+    """RoPE slowed by 1.25 with its counted DRAM bytes up by half and 8 more registers a thread: each row says so."""
+    moved = copy_run(RUN_A, tmp_path / "moved")
+    scale_family(moved, "rope", 1.25)
+    dram = ("dram__bytes_read.sum", "dram__bytes_write.sum")
+    assert scale_ncu_counter(moved, "rope", "dram_bytes", dram, 1.5) == 2
+    scale_ncu_counter(moved, "rope", "registers_per_thread", ("launch__registers_per_thread",), 1.2)  # 40->48, 44->52
+    frame = run_a.compare(flashsight.load(moved))
+    rope = frame[frame["workload"] == "rope"]
+    assert set(rope["verdict"]) == {"regressed"}
+    kernels = rope[rope["kind"] == "kernel"].set_index("short_name")["counters_moved"].to_dict()
+    assert kernels == {"BatchQKApplyRotaryPosIdsHeadParallelismKernel": "dram_bytes +50.0%, registers_per_thread 40→48",
+                       "BatchQKApplyRotaryPosIdsKernel": "dram_bytes +50.0%, registers_per_thread 44→52"}
+    assert set(rope.loc[rope["kind"] == "step", "counters_moved"]) == {"dram_bytes +50.0%"}  # summed over the step
+    assert (frame.loc[frame["workload"] != "rope", "counters_moved"] == "").all()
