@@ -24,7 +24,8 @@ import pandas as pd
 
 from flashsight.errors import FlashsightError, InputError, NotComparableError
 from flashsight.schema.config import config_id
-from flashsight.schema.layout import CONDITIONS_FILE, ENV_FILE, JOB_FILE, JOBS_TABLE, RESULT_FILE, STATE_FILE
+from flashsight.schema.layout import (CONDITIONS_FILE, ENV_FILE, JOB_FILE, JOBS_TABLE, PLAN_FILE, RESULT_FILE,
+                                      STATE_FILE)
 
 OBSERVATIONS = "kernel_observations"
 RESULTS = "workload_results"
@@ -44,6 +45,7 @@ class Run:
     _jobs: pd.DataFrame | None = field(default=None, repr=False)
     failures: dict[str, str] = field(default_factory=dict)  # captures that could not be read: path -> reason
     env: dict | None = field(default=None, repr=False)  # env.json of the run, when it has one
+    plan_text: str | None = field(default=None, repr=False)  # plan.toml of a sweep, as last given
 
     @property
     def table_names(self) -> list[str]:
@@ -84,6 +86,21 @@ class Run:
                             "ncu_options", "batch_id", "job_dir") if c in jobs]
         return jobs.drop(columns=drop).drop_duplicates("config_id").reset_index(drop=True)
 
+    def report(self, out: str | Path | None = None, baseline: "Run | str | Path | None" = None) -> dict[str, Path]:
+        """Write report.md (figures as PNG beside it) and report.html (one self-contained page) into `out`
+        (default <run>/report/); returns {'markdown', 'html', 'figures'} paths. `baseline` (a Run or a run
+        directory) adds what changed against it."""
+        from flashsight.outputs.report import write_report
+
+        if out is None and (self.path is None or not Path(self.path).is_dir()):
+            raise InputError("this run has no folder of its own: give the report an output folder (--out)")
+        if baseline is not None and not isinstance(baseline, Run):
+            baseline = load(baseline)
+        try:
+            return write_report(self, Path(out) if out is not None else None, baseline=baseline)
+        except OSError as exc:
+            raise InputError(f"{exc.filename or out}: cannot write the report ({exc.strerror or exc})") from None
+
     def compare(self, other: "Run", *, threshold_pct: float = 5.0, floor_pct: float | None = None,
                 allow_mismatch: bool = False) -> pd.DataFrame:
         """What changed from this run (the base) to `other`: one row per config and kernel with both nsys medians,
@@ -115,7 +132,9 @@ def load(path: str | Path | Iterable[str | Path]) -> Run:
         raise InputError(f"{path}: not a flashsight run (no {STATE_FILE}, {JOB_FILE}, {JOBS_TABLE}.parquet or "
                          "tables in it)")
     kind = "sweep" if (path / f"{JOBS_TABLE}.parquet").exists() else ("job" if jobs is not None else "tables")
-    run = Run(path=path, kind=kind, _tables=tables, _jobs=jobs, env=_read_json(path / ENV_FILE))
+    plan = path / PLAN_FILE
+    run = Run(path=path, kind=kind, _tables=tables, _jobs=jobs, env=_read_json(path / ENV_FILE),
+              plan_text=plan.read_text() if plan.is_file() else None)
     _add_computed_tables(run)
     return run
 
@@ -240,6 +259,18 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+# ------------------------------------------------------------------------------------------------ sample
+
+
+SAMPLE_DIR = Path(__file__).parent / "sample"
+
+
+def sample() -> Run:
+    """The real run shipped inside the package (tables only): `flashsight report --sample` works on any laptop."""
+    if not (SAMPLE_DIR / f"{JOBS_TABLE}.parquet").exists():
+        raise InputError(f"{SAMPLE_DIR}: this flashsight ships no sample run")
+    return load(SAMPLE_DIR)
+
 # ------------------------------------------------------------------------------------------------ compare
 
 
@@ -330,22 +361,57 @@ def _iters(run: Run) -> pd.Series | None:
 STALL_TABLES = ("ncu_kernels", "warp_stalls", "ncu_source")
 
 
-def stall_tables(target: Path) -> list[tuple[str, dict[str, pd.DataFrame]]]:
-    """[(label, tables)] for `flashsight stalls`: a run folder (its parsed tables, else its *.ncu-rep) or one file."""
+@dataclass
+class StallInput:
+    """What `flashsight stalls` shows for one input: its tables, and for a sweep the config labels that make the
+    grid's columns (None: one report, shown kernel by kernel)."""
+
+    label: str
+    tables: dict[str, pd.DataFrame]
+    labels: pd.DataFrame | None = None
+
+
+def stall_tables(target: Path) -> list[StallInput]:
+    """The inputs of `flashsight stalls`: a sweep (its merged tables, by config), a folder of parsed tables, a
+    folder of *.ncu-rep, or one file."""
+    from flashsight.analysis.families import config_labels
     from flashsight.parsers.ncu_report import read_ncu
 
     target = Path(target)
     if not target.exists():
         raise InputError(f"{target}: no such file or folder")
     if target.is_file():
-        return [(target.name, read_ncu(target))]
+        return [StallInput(target.name, read_ncu(target))]
     if any((target / f"{name}.parquet").exists() for name in ("warp_stalls", "ncu_kernels")):
         run = load(target)
-        return [(target.name, {name: run.table(name) for name in STALL_TABLES if run.has(name)})]
+        tables = {name: run.table(name) for name in STALL_TABLES if run.has(name)}
+        sweep = run.kind == "sweep" and "config_id" in tables.get("ncu_kernels", pd.DataFrame())
+        return [StallInput(target.name, tables, config_labels(run.configs) if sweep else None)]
     reports = sorted(target.rglob("*.ncu-rep"))
     if not reports:
         raise InputError(f"{target}: no ncu tables (ncu_kernels.parquet, warp_stalls.parquet) and no .ncu-rep in it")
-    return [(str(r.relative_to(target)), read_ncu(r)) for r in reports]
+    return [StallInput(str(r.relative_to(target)), read_ncu(r)) for r in reports]
+
+
+# ------------------------------------------------------------------------------------------------ export
+
+
+def export_perfetto(run_dir: str | Path, out: str | Path | None = None) -> tuple[Path, int]:
+    """The measured ranges of a run as a Chrome trace (default <run>/trace.json.gz): (path, events written)."""
+    from flashsight.outputs.perfetto import chrome_trace, write_trace
+
+    run = load(run_dir)
+    if not run.has("gpu_kernels") or run.table("gpu_kernels").empty:
+        raise InputError(f"{run_dir}: no GPU kernels in its nsys tables (gpu_kernels): nothing to export")
+    if out is None:
+        if not Path(run_dir).is_dir():
+            raise InputError(f"{run_dir}: give --out FILE for a single capture")
+        out = Path(run_dir) / "trace.json.gz"
+    trace = chrome_trace(run)
+    try:
+        return write_trace(trace, Path(out)), len(trace["traceEvents"])
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write the trace ({exc.strerror or exc})") from None
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -417,9 +483,12 @@ class SweepSession:
     options: object
     store: object
 
+    report: dict | None = None  # the report's paths once run() wrote it
+    report_error: str | None = None  # why it could not (one line): the sweep's outcome never depends on it
+
     def run(self, wait, on_event=None):
         """Run every pending job (wait(workers) shows progress, on_event(kind, job, detail) hears each change);
-        SIGTERM ends it like Ctrl-C. Returns the runner's Summary."""
+        SIGTERM ends it like Ctrl-C. Then writes the report (<out>/report/). Returns the runner's Summary."""
         import signal
 
         from flashsight.orchestrator.runner import Sweep
@@ -429,10 +498,22 @@ class SweepSession:
 
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
-            return Sweep(self.out, self.plan, self.options, on_event=on_event).run(wait)
+            summary = Sweep(self.out, self.plan, self.options, on_event=on_event).run(wait)
         finally:
             signal.signal(signal.SIGTERM, previous)
             self.store.close()
+        self.report, self.report_error = write_sweep_report(self.out)
+        return summary
+
+
+def write_sweep_report(out: Path) -> tuple[dict | None, str | None]:
+    """The report of a finished (or stopped) sweep: (paths, None), or (None, why not) — never an exception, so
+    a report problem can never fail the night's sweep."""
+    try:
+        return load(out).report(), None
+    except Exception as exc:  # noqa: BLE001 - any failure of the report is one warning line, not a failed sweep
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, f"{type(exc).__name__}: {text}" if not isinstance(exc, FlashsightError) else text
 
 
 def open_sweep(plan_path: Path | None, out: Path | None, *, resume: bool = False, retry_failed: bool = False,

@@ -326,8 +326,11 @@ def _steps(tables, nsys: pd.DataFrame, ncu: pd.DataFrame) -> dict:
 
 def _aggregate_nsys(nsys: pd.DataFrame, ncu: pd.DataFrame, steps: dict) -> pd.DataFrame:
     """One row per (config, kernel, occurrence in the step): launches and their duration statistics."""
-    if nsys.empty:
-        return pd.DataFrame(columns=["config_id", "key", *DIMS, "occurrence"])
+    if nsys.empty:  # an ncu-only run: every column the merge and the reasons read, with no rows
+        return pd.DataFrame(columns=["config_id", "key", *DIMS, "occurrence", "nsys_launches", "nsys_median_ns",
+                                     "nsys_min_ns", "nsys_p90_ns", "nsys_max_ns", "nsys_mean_ns", "nsys_total_ns",
+                                     "first_start_ns", "nsys_per_step", "name", "short_name", "mangled_name",
+                                     "measured_range", "nsys_job_id", "nsys_rank"])
     nsys = nsys.sort_values(["config_id", "start_ns"], kind="stable").copy()
     for column in DIMS:
         nsys[column] = pd.to_numeric(nsys[column], errors="coerce").astype("Int64")
