@@ -72,7 +72,7 @@ class Run:
         if jobs.empty or "config_id" not in jobs:
             return pd.DataFrame({"config_id": pd.Series(dtype="string")})
         drop = [c for c in ("job_id", "tool", "status", "attempts", "started_at", "duration_s", "error", "log_tail",
-                            "ncu_options", "batch_id", "job_dir") if c in jobs]
+                            "ncu_options", "batch_id", "task_id", "job_dir") if c in jobs]
         return jobs.drop(columns=drop).drop_duplicates("config_id").reset_index(drop=True)
 
     def __repr__(self) -> str:
