@@ -101,6 +101,7 @@ def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool =
         tmp.write_text(plan.source)
     _write_env(out)
     sync["recovered"], sync["requeued"] = recover(store, out, keeps=executor.keeps if executor else None)
+    sync["kept"] = len(store.running())  # left to the executor: their tasks may still run
     if executor is not None:
         store.set_meta("executor", json.dumps(executor.describe()))
     if retry_failed:
@@ -134,12 +135,10 @@ def recover(store: Store, run_dir: Path, keeps=None) -> tuple[int, int]:
 def adopt_finished(store: Store, job: dict, run_dir: Path) -> str | None:
     """Record an attempt that ended without the store being told: its outcome.json (with this attempt's token),
     or, without a profiler, the workload's result.json. Returns the job's new status; None: nothing to adopt."""
-    job_dir = run_dir / job["job_dir"]
-    outcome = _read_json(job_dir / OUTCOME_FILE)
-    if outcome and outcome.get("token") == job["token"]:
-        return store.finish(job, outcome["status"], duration_s=outcome["duration_s"], error=outcome.get("error"),
-                            log_tail=outcome.get("log_tail"), tables=outcome.get("tables"))
-    if not get_profiler(job["tool"]).captures and (job_dir / RESULT_FILE).exists():
+    status = adopt_outcome(store, job, run_dir)
+    if status is not None:
+        return status
+    if not get_profiler(job["tool"]).captures and (run_dir / job["job_dir"] / RESULT_FILE).exists():
         # The workload finished (result.json is the last thing it writes); only the bookkeeping was lost.
         return settle(store, job, run_dir, JobOutcome(tool="none", status="succeeded", duration_s=0.0))
     return None
@@ -212,13 +211,25 @@ class Sweep:
         self.write_outputs(store, tables=time.monotonic() - self._last_merge > MERGE_EVERY_S)
 
 
+def adopt_outcome(store: Store, job: dict, run_dir: Path) -> str | None:
+    """Record the attempt's outcome.json if it is there (with this attempt's token). Returns the job's new status;
+    None: no outcome of this attempt yet."""
+    outcome = _read_json(run_dir / job["job_dir"] / OUTCOME_FILE)
+    if not outcome or outcome.get("token") != job["token"]:
+        return None
+    if outcome.get("batch_id"):  # a Slurm task's batch (the local executor tells the store itself)
+        store.set_batch([job["job_id"]], outcome["batch_id"])
+    return store.finish(job, outcome["status"], duration_s=outcome["duration_s"], error=outcome.get("error"),
+                        log_tail=outcome.get("log_tail"), tables=outcome.get("tables"))
+
+
 def settle(store, job: dict, run_dir: Path, outcome: JobOutcome) -> str:
     """outcome.json first (with the attempt's token), then the store: a kill in between is adopted on resume.
     On a Slurm node `store` is the task's book (slurm_task.TaskBook): the outcome file is all it writes."""
     job_dir = run_dir / job["job_dir"]
     log_tail = tail(job_dir / LOG_FILE, 20) if outcome.status != "succeeded" else None
     record = {"token": job["token"], "status": outcome.status, "duration_s": outcome.duration_s,
-              "error": outcome.error, "log_tail": log_tail, "tables": outcome.tables}
+              "error": outcome.error, "log_tail": log_tail, "tables": outcome.tables, "batch_id": job.get("batch_id")}
     if outcome.status != "succeeded" and (job_dir / RESULT_FILE).exists():
         # A result.json in a job directory always belongs to its latest attempt (recover relies on it).
         os.replace(job_dir / RESULT_FILE, job_dir / f"result.attempt{job['attempts'] + 1}.json")

@@ -154,21 +154,23 @@ class Store:
                            "batch_id = NULL, task_id = NULL WHERE job_id = ?", (token, worker, started, row["job_id"]))
                 db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (?, ?, 'claimed', ?)",
                            (started, row["job_id"], worker))
-                claimed.append(dict(row) | {"status": "running", "token": token, "started_at": started})
+                claimed.append(dict(row) | {"status": "running", "token": token, "started_at": started,
+                                            "batch_id": None, "task_id": None})
             return claimed
 
     def set_batch(self, job_ids: list[str], batch_id: str) -> None:
         with self.transaction() as db:
             db.executemany("UPDATE jobs SET batch_id = ? WHERE job_id = ?", [(batch_id, j) for j in job_ids])
 
-    def set_task(self, jobs: list[dict], task_id: str) -> None:
+    def set_task(self, jobs: list[dict], task_id: str, event: bool = True) -> None:
         """The cluster task that runs these claimed jobs (each attempt's id is also kept as a `submitted` event)."""
         with self.transaction() as db:
             for job in jobs:
                 db.execute("UPDATE jobs SET task_id = ? WHERE job_id = ? AND status = 'running' AND token IS ?",
                            (task_id, job["job_id"], job["token"]))
-                db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (?, ?, 'submitted', ?)",
-                           (now_iso(), job["job_id"], task_id))
+                if event:
+                    db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (?, ?, 'submitted', ?)",
+                               (now_iso(), job["job_id"], task_id))
                 job["task_id"] = task_id
 
     # ------------------------------------------------------------------------------------------ outcomes

@@ -80,6 +80,9 @@ class JobRunner:
                 if store.is_current(job):  # not yet settled
                     self._internal_error(store, job, exc, batched=len(claimed) > 1)
 
+    def _run_job(self, *args, **kwargs) -> JobOutcome:
+        return run_job(*args, **kwargs)
+
     def _watch(self) -> str | None:
         """Polled while a job runs: a reason ends it early (see procs.run_logged)."""
         return "interrupted" if self.abort.is_set() else None
@@ -114,8 +117,8 @@ class JobRunner:
             if self.abort.is_set():
                 store.requeue(job, solo=bool(job["solo"]), reason="the sweep was stopped")
                 continue
-            outcome = run_job(target, tool, self.run_dir / job["job_dir"], timeout_s=job["timeout_s"], options=options,
-                              extra_env=env, watch=self._watch)
+            outcome = self._run_job(target, tool, self.run_dir / job["job_dir"], timeout_s=job["timeout_s"],
+                                    options=options, extra_env=env, watch=self._watch)
             if outcome.status == "interrupted":
                 store.requeue(job, solo=bool(job["solo"]), reason="the sweep was stopped")
                 self.on_event("interrupted", job, None)
