@@ -211,8 +211,8 @@ def stalls(target: Path, kernel_regex: str | None, top: int) -> None:
               help="Slurm: each task's time limit (default: its jobs' timeouts added up, plus 5 minutes).")
 @click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
               help="Slurm: at most this many tasks at once.")
-@click.option("--sbatch", "sbatch_options", multiple=True, metavar="NAME=VALUE",
-              help="Slurm: another sbatch option (e.g. account=kern, qos=high); repeat for several.")
+@click.option("--sbatch", "sbatch_options", multiple=True, metavar="NAME[=VALUE]",
+              help="Slurm: another sbatch option (e.g. account=kern, qos=high, exclusive); repeat for several.")
 def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus: str | None, mode: str | None,
           batch_size: int | None, min_free_gb: float | None, retry_failed: bool, executor: str | None,
           partition: str | None, gpus_per_task: int | None, cpus_per_task: int | None, time_limit: str | None,
@@ -229,13 +229,14 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
         print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console)
         return
     sbatch = {}
-    for item in sbatch_options:
+    for item in sbatch_options:  # NAME=VALUE, or NAME alone for a flag (exclusive)
         name, sep, value = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip().lstrip("-")
+        if not name or (sep and not value):
             from flashsight.errors import ParamError
 
-            raise ParamError(f"--sbatch {item!r}: expected NAME=VALUE (e.g. account=kern)")
-        sbatch[name.strip().lstrip("-")] = value
+            raise ParamError(f"--sbatch {item!r}: expected NAME=VALUE (e.g. account=kern) or a flag's NAME")
+        sbatch[name] = value if sep else True
     session = open_sweep(plan, out, resume=resume, retry_failed=retry_failed, gpus=gpus, mode=mode,
                          batch_size=batch_size, min_free_gb=min_free_gb, executor=executor, partition=partition,
                          gpus_per_task=gpus_per_task, cpus_per_task=cpus_per_task, time_limit=time_limit,

@@ -69,7 +69,7 @@ class SlurmOptions:
     cpus_per_task: int | None = None
     time: str | None = None  # sbatch --time; None: the task's jobs' timeouts added up, plus 5 minutes
     array_parallelism: int | None = None  # at most this many tasks at once (None: submitit's 256)
-    sbatch: dict[str, str] = field(default_factory=dict)  # any other sbatch option: {"account": "kern"}
+    sbatch: dict = field(default_factory=dict)  # other sbatch options: {"account": "kern", "exclusive": True}
 
     def __post_init__(self):
         if self.gpus_per_task is None or self.gpus_per_task < 0:
@@ -81,7 +81,7 @@ class SlurmOptions:
         if self.time is not None:
             self.time = str(self.time)
             slurm_minutes(self.time)
-        self.sbatch = {str(k): str(v) for k, v in (self.sbatch or {}).items()}
+        self.sbatch = {str(k): (v if v is True else str(v)) for k, v in (self.sbatch or {}).items()}  # True: a flag
 
 
 def slurm_minutes(text: str) -> int:
@@ -324,7 +324,7 @@ class _Driver:
                 self.sweep.on_event("interrupted", job, None)
             elif job["job_id"] in interrupted:
                 reason, solo = interrupted[job["job_id"]]
-                self._lost(job, task, f"Slurm task {task.id}: {reason}", solo=solo)
+                self._lost(job, task, f"Slurm task {task.id} ended {state}: {reason}", solo=solo)
             elif state in LOST or never_started:
                 self._lost(job, task, f"Slurm task {task.id} ended {state}"
                            + (" before it got its jobs" if never_started else ""), solo=bool(job["solo"]))

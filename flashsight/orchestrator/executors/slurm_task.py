@@ -30,30 +30,33 @@ _SIGNALLED = ("killed by SIGTERM", "killed by SIGUSR2", "killed by SIGKILL", "ki
 
 def run_task(run_dir: str, claimed: list[dict], time_limit_min: int) -> dict:
     """Run the claimed jobs here. Returns what the outcome files cannot say (submitit pickles it for the driver):
-    {"interrupted": {job_id: [reason, solo]}, "refused": [job_id], "fallbacks": {job_id: reason}}."""
+    {"interrupted": {job_id: [reason, solo]}, "refused": [job_id]}."""
     run_dir = Path(run_dir)
-    task_id = _slurm_task_id()
-    runner = TaskRunner(run_dir, task_id, time_limit_min)
-    runner.listen()
-    book = TaskBook(run_dir, runner.abort)
-    todo = []
-    for job in claimed:
-        if book.settled_before(job):  # a requeued task: this attempt already has its outcome, never run it again
-            book.refused.append(job["job_id"])
-            print(f"flashsight: {job['job_id']} already has this attempt's outcome: not run again", flush=True)
-        else:
-            todo.append(job)
-    env = {"PYTHONUNBUFFERED": "1"}  # Slurm sets CUDA_VISIBLE_DEVICES to the task's GPUs
-    if todo:
-        book.track(todo)
-        runner.run(book, todo, env)
-    while book.solo:  # a batch's configs that must run alone, as the local executor would later
-        job = book.solo.pop(0)
-        if runner.abort.is_set():
-            book.interrupted[job["job_id"]] = ["the Slurm task was stopped", True]
-            continue
-        runner.run(book, [job], env)
-    return {"interrupted": book.interrupted, "refused": book.refused, "fallbacks": book.fallbacks}
+    runner = TaskRunner(run_dir, _slurm_task_id(), time_limit_min)
+    previous = runner.listen()
+    try:
+        book = TaskBook(run_dir, runner)
+        todo = []
+        for job in claimed:
+            if book.settled_before(job):  # a requeued task: this attempt has its outcome, never run it again
+                book.refused.append(job["job_id"])
+                print(f"flashsight: {job['job_id']} already has this attempt's outcome: not run again", flush=True)
+            else:
+                todo.append(job)
+        env = {"PYTHONUNBUFFERED": "1"}  # Slurm sets CUDA_VISIBLE_DEVICES to the task's GPUs
+        if todo:
+            book.track(todo)
+            runner.run(book, todo, env)
+        while book.solo:  # a batch's configs that must run alone, as the local executor would later
+            job = book.solo.pop(0)
+            if runner.abort.is_set():
+                book.interrupted[job["job_id"]] = [runner.stop_cause, True]
+                continue
+            runner.run(book, [job], env)
+        return {"interrupted": book.interrupted, "refused": book.refused}
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _slurm_task_id() -> str:
@@ -68,20 +71,25 @@ class TaskRunner(JobRunner):
         super().__init__(run_dir, threading.Event(), on_event=self._print)
         self.task_id, self.time_limit_min = task_id, time_limit_min
         self.at_limit = False
+        self.stop_cause = "the task was stopped"
 
-    def listen(self) -> None:
-        """Replace submitit's handlers: it would requeue the task itself (USR2) and run on after SIGTERM."""
-        signal.signal(signal.SIGTERM, self._stopped)
-        signal.signal(signal.SIGUSR2, self._limit)
+    def listen(self) -> dict:
+        """Replace submitit's handlers (it would requeue the task itself on USR2, and run on after SIGTERM);
+        returns the previous ones."""
+        return {signal.SIGTERM: signal.signal(signal.SIGTERM, self._stopped),
+                signal.SIGUSR2: signal.signal(signal.SIGUSR2, self._limit)}
 
     def _stopped(self, signum, frame) -> None:  # cancelled, preempted, node going down
         print("flashsight: SIGTERM from Slurm: stopping the running job", flush=True)
+        if not self.abort.is_set():
+            self.stop_cause = "SIGTERM from Slurm (cancelled, preempted, or its node going down)"
         self.abort.set()
 
     def _limit(self, signum, frame) -> None:
         if not self.abort.is_set():  # after a SIGTERM it is a preemption, not the time limit
             print("flashsight: SIGUSR2 from Slurm: the time limit is near, ending the running job", flush=True)
             self.at_limit = True
+            self.stop_cause = "SIGUSR2 from Slurm: its time limit was near"
             self.abort.set()
 
     def _watch(self) -> str | None:
@@ -111,8 +119,8 @@ class TaskBook:
     is called, so finishing records nothing more; a requeue becomes a solo rerun in this task (a batch fallback)
     or a line of the report (interrupted: the driver submits it again)."""
 
-    def __init__(self, run_dir: Path, abort: threading.Event):
-        self.run_dir, self.abort = run_dir, abort
+    def __init__(self, run_dir: Path, runner: TaskRunner):
+        self.run_dir, self.runner, self.abort = run_dir, runner, runner.abort
         self.jobs: dict[str, dict] = {}
         self.ended: set[str] = set()  # settled or handed back
         self.solo: list[dict] = []
@@ -145,7 +153,7 @@ class TaskBook:
             self.solo.append(job)
             return
         self.ended.add(job["job_id"])
-        self.interrupted[job["job_id"]] = [reason, solo]
+        self.interrupted[job["job_id"]] = [self.runner.stop_cause if self.abort.is_set() else reason, solo]
 
     def is_current(self, job: dict) -> bool:
         return job["job_id"] not in self.ended and job not in self.solo
