@@ -287,20 +287,21 @@ def open_sweep(plan_path: Path | None, out: Path | None, *, resume: bool = False
                gpus: str | None = None, mode: str | None = None, batch_size: int | None = None,
                min_free_gb: float | None = None, executor: str | None = None, partition: str | None = None,
                gpus_per_task: int | None = None, cpus_per_task: int | None = None, time_limit: str | None = None,
-               array_parallelism: int | None = None, sbatch: dict[str, str] | None = None) -> SweepSession:
+               array_parallelism: int | None = None, sbatch: dict | None = None) -> SweepSession:
     """Load the plan (or the one stored in `out` on --resume), open the run directory, build the runner.
 
-    executor: "local" (threads per GPU of `gpus`, the default) or "slurm" (partition, gpus_per_task,
-    cpus_per_task, time_limit: sbatch --time, array_parallelism, sbatch: more sbatch options as {name: value}). A resume without one continues on the
-    executor the sweep last ran on, with its options (those given here replace them)."""
+    executor: "local" (threads per GPU of `gpus`, the default) or "slurm" (partition, gpus_per_task, cpus_per_task,
+    time_limit: sbatch --time, array_parallelism, sbatch: more sbatch options as {name: value, flag: True}).
+    A resume without one continues on the executor the sweep last ran on, with its options (those given here
+    replace them)."""
     from flashsight.orchestrator.plan import load_plan
     from flashsight.orchestrator.runner import SweepOptions, open_run, parse_gpus
 
     if resume and out is None:
         raise FlashsightError("--resume needs --out DIR (the sweep to continue)")
-    slurm = {k: v for k, v in {"partition": partition, "gpus_per_task": gpus_per_task, "cpus_per_task": cpus_per_task,
-                               "time": time_limit, "array_parallelism": array_parallelism, "sbatch": sbatch}.items()
-             if v is not None}
+    given = {"partition": partition, "gpus_per_task": gpus_per_task, "cpus_per_task": cpus_per_task,
+             "time": time_limit, "array_parallelism": array_parallelism, "sbatch": sbatch}
+    slurm = {k: v for k, v in given.items() if v is not None}
     loaded = load_plan(plan_path) if (plan_path is not None or not resume) else None
     out = out or default_out("sweep", loaded.name)
     chosen = _sweep_executor(out, resume, executor, parse_gpus(gpus), slurm)

@@ -225,7 +225,8 @@ class Store:
         return [dict(r) for r in self.db.execute(f"SELECT * FROM jobs {where} ORDER BY seq")]
 
     def count_events(self, job_id: str, kind: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM events WHERE job_id = ? AND kind = ?", (job_id, kind)).fetchone()[0]
+        query = "SELECT COUNT(*) FROM events WHERE job_id = ? AND kind = ?"
+        return self.db.execute(query, (job_id, kind)).fetchone()[0]
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATUSES, 0)

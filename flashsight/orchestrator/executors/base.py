@@ -43,8 +43,8 @@ def get_executor(name: str, **params) -> Executor:
 
         unknown = set(params) - {"gpus"}
         if unknown:
-            raise ParamError(f"--executor local takes no {', '.join(sorted('--' + u.replace('_', '-') for u in unknown))}"
-                             " (those are Slurm options: add --executor slurm)")
+            names = ", ".join(sorted("--" + u.replace("_", "-") for u in unknown))
+            raise ParamError(f"--executor local takes no {names} (those are Slurm options: add --executor slurm)")
         return LocalExecutor(gpus=params.get("gpus"))
     if name == "slurm":
         from flashsight.orchestrator.executors.slurm import SlurmExecutor, SlurmOptions
