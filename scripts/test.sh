@@ -15,5 +15,5 @@ if command -v nsys >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && grep -qs bookworm 
 else
   echo "note: nsys not found and not installable here (needs root on Debian bookworm): the live nsys test is skipped"
 fi
-python -m pip install -q --disable-pip-version-check -e '.[test]'
+python -m pip install -q --disable-pip-version-check -e '.[test,cluster]'
 python -m pytest "$@"
