@@ -55,6 +55,8 @@ OUTCOME_POLL_S = 1.0  # outcome files are looked for this often
 UNKNOWN_GRACE_S = 120  # a task neither sacct nor squeue knows after this long is lost
 STOP_WAIT_S = 60  # after Ctrl-C, how long the cancelled tasks may take to end
 DRAIN_WAIT_S = 30  # at the end, how long finished tasks may take to leave the queue before they are cancelled
+SBATCH_TRIES = 5  # sbatch failing this many times in a row stops the sweep (once is enough when nothing runs)
+SBATCH_BACKOFF_S = 30  # ... and between tries, this long times the failures so far
 
 
 def sacct_every_s() -> float:
@@ -153,6 +155,7 @@ class _Driver:
         self.cancelled: set[str] = set()
         self.last_sacct = float("-inf")
         self.sacct_every = sacct_every_s()
+        self.sbatch_failures, self.next_submit = 0, 0.0
 
     def run(self) -> None:
         self.store = Store(self.run_dir / STATE_FILE)
@@ -164,7 +167,7 @@ class _Driver:
                 changed = self._poll()
                 if changed or submitted:
                     self.sweep.refresh_outputs(self.store)
-                if not self.tasks and not submitted:
+                if not self.tasks and not submitted and not self.sbatch_failures:
                     break
                 self.sweep.abort.wait(OUTCOME_POLL_S)
             if self.sweep.abort.is_set():
@@ -191,6 +194,8 @@ class _Driver:
         return f"fs-{sweep_id}-"
 
     def _submit_pending(self) -> int:
+        if time.monotonic() < self.next_submit:  # sbatch failed a moment ago
+            return 0
         groups = []
         while len(groups) < MAX_ARRAY and (claimed := self.store.claim("slurm", self.sweep.batch_size)):
             groups.append(claimed)
@@ -213,13 +218,17 @@ class _Driver:
         try:
             with executor.batch():
                 handles = [executor.submit(run_task, str(self.run_dir), group, minutes) for group in groups]
-        except Exception as exc:  # sbatch refused (a wrong partition or account, a full queue...)
+        except Exception as exc:  # sbatch refused: a wrong partition or account, a full queue, a busy controller
             reason = f"sbatch failed: {_telling_line(str(exc))}"
             for group in groups:
                 for job in group:
                     self.store.requeue(job, solo=bool(job["solo"]), reason=reason)
-            self.sweep.stop(reason)
+            self.sbatch_failures += 1
+            if not self.tasks or self.sbatch_failures >= SBATCH_TRIES:  # nothing runs: say so now
+                self.sweep.stop(reason)
+            self.next_submit = time.monotonic() + SBATCH_BACKOFF_S * self.sbatch_failures
             return
+        self.sbatch_failures = 0
         for group, handle in zip(groups, handles):
             self.store.set_task(group, handle.job_id)
             self.tasks[handle.job_id] = _Task(handle, list(group), minutes)

@@ -266,3 +266,14 @@ def test_failures_end_the_same_on_slurm_as_here(tmp_path, mark):
         row_s, row_l = (t.set_index("behaviour").loc[behaviour] for t in (on_slurm, here))
         assert row_s.error == row_l.error and row_l.log_tail.splitlines()[-1] in row_s.log_tail
     assert queued(tmp_path / "slurm") == []
+
+
+def test_a_submission_slurm_refuses_stops_the_sweep_with_sbatch_s_reason(tmp_path, mark):
+    plan = fault_plan(tmp_path, {"behaviour": ["ok"], "value": [1, 2]})
+    out = tmp_path / "run"
+    result = sweep(plan, "--out", out, *SLURM_FLAGS, "--partition", "no-such-partition")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].endswith(
+        "stopped: sbatch failed: sbatch: error: invalid partition specified: no-such-partition")
+    assert jobs_table(out).status.tolist() == ["pending", "pending"]  # nothing lost: a --resume runs them
+    assert queued(out) == []
