@@ -273,7 +273,7 @@ def test_a_submission_slurm_refuses_stops_the_sweep_with_sbatch_s_reason(tmp_pat
     out = tmp_path / "run"
     result = sweep(plan, "--out", out, *SLURM_FLAGS, "--partition", "no-such-partition")
     assert result.exit_code == 1
-    assert result.output.strip().splitlines()[-1].endswith(
-        "stopped: sbatch failed: sbatch: error: invalid partition specified: no-such-partition")
+    summary = next(line for line in result.output.splitlines() if line.startswith("sweep faults:"))
+    assert summary.endswith("stopped: sbatch failed: sbatch: error: invalid partition specified: no-such-partition")
     assert jobs_table(out).status.tolist() == ["pending", "pending"]  # nothing lost: a --resume runs them
     assert queued(out) == []
