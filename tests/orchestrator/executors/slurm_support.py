@@ -3,6 +3,7 @@ they fail), this sweep's tasks in the queue, and a sweep process on Slurm."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sqlite3
@@ -26,6 +27,7 @@ def require_slurm() -> None:
     pytest.skip(f"{problem} (start a one-node cluster as root: bash .ci/slurm.sh up)")
 
 
+@functools.lru_cache(maxsize=None)  # asked once per test session
 def _slurm_problem() -> str | None:
     try:
         import submitit  # noqa: F401
