@@ -5,8 +5,11 @@
     run.jobs                                     # one capture (.sqlite/.nsys-rep/.ncu-rep/ncu CSV), or a list
     run.table("gpu_kernels")                     # a canonical table, with job_id/config_id/params where known
     run.configs                                  # one row per config: config_id, workload, params
+    run.table("kernel_observations")             # nsys time × ncu counters per config and kernel
 
 Tables load lazily from Parquet (or are parsed once from captures); every Run method returns a DataFrame.
+A run directory without kernel_observations / workload_results / job_conditions files (one of flashsight 0.1,
+or a profile's job directory) gets them computed from its tables and its jobs' result.json / conditions.json.
 """
 
 from __future__ import annotations
@@ -15,13 +18,18 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
-from flashsight.errors import FlashsightError, InputError
+from flashsight.errors import FlashsightError, InputError, NotComparableError
 from flashsight.schema.config import config_id
-from flashsight.schema.layout import ENV_FILE, JOB_FILE, JOBS_TABLE, RESULT_FILE, STATE_FILE
+from flashsight.schema.layout import (CONDITIONS_FILE, ENV_FILE, JOB_FILE, JOBS_TABLE, PLAN_FILE, RESULT_FILE,
+                                      STATE_FILE)
+
+OBSERVATIONS = "kernel_observations"
+RESULTS = "workload_results"
+CONDITIONS = "job_conditions"
 
 # Tables a run directory may hold besides the canonical ones (jobs is read through Run.jobs).
 _NOT_TABLES = {JOBS_TABLE}
@@ -33,10 +41,11 @@ class Run:
 
     path: Path | None
     kind: str  # sweep | job | tables | captures | runs
-    _tables: dict[str, pd.DataFrame | Path] = field(default_factory=dict, repr=False)
+    _tables: dict[str, pd.DataFrame | Path | Callable[[], pd.DataFrame]] = field(default_factory=dict, repr=False)
     _jobs: pd.DataFrame | None = field(default=None, repr=False)
     failures: dict[str, str] = field(default_factory=dict)  # captures that could not be read: path -> reason
     env: dict | None = field(default=None, repr=False)  # env.json of the run, when it has one
+    plan_text: str | None = field(default=None, repr=False)  # plan.toml of a sweep, as last given
 
     @property
     def table_names(self) -> list[str]:
@@ -54,6 +63,8 @@ class Run:
         value = self._tables[name]
         if isinstance(value, Path):
             value = self._tables[name] = _with_config_ids(_read_parquet(value), self._jobs)
+        elif callable(value):  # computed from the other tables on first use
+            value = self._tables[name] = value()
         return value
 
     def has(self, name: str) -> bool:
@@ -74,6 +85,28 @@ class Run:
         drop = [c for c in ("job_id", "tool", "status", "attempts", "started_at", "duration_s", "error", "log_tail",
                             "ncu_options", "batch_id", "task_id", "job_dir") if c in jobs]
         return jobs.drop(columns=drop).drop_duplicates("config_id").reset_index(drop=True)
+
+    def report(self, out: str | Path | None = None, baseline: "Run | str | Path | None" = None) -> dict[str, Path]:
+        """Write report.md (figures as PNG beside it) and report.html (one self-contained page) into `out`
+        (default <run>/report/); returns {'markdown', 'html', 'figures'} paths. `baseline` (a Run or a run
+        directory) adds what changed against it."""
+        from flashsight.outputs.report import write_report
+
+        if out is None and (self.path is None or not Path(self.path).is_dir()):
+            raise InputError("this run has no folder of its own: give the report an output folder (--out)")
+        if baseline is not None and not isinstance(baseline, Run):
+            baseline = load(baseline)
+        try:
+            return write_report(self, Path(out) if out is not None else None, baseline=baseline)
+        except OSError as exc:
+            raise InputError(f"{exc.filename or out}: cannot write the report ({exc.strerror or exc})") from None
+
+    def compare(self, other: "Run", *, threshold_pct: float = 5.0, floor_pct: float | None = None,
+                allow_mismatch: bool = False) -> pd.DataFrame:
+        """What changed from this run (the base) to `other`: one row per config and kernel with both nsys medians,
+        their ratio and interval, a verdict and the counters that moved (see compare_runs)."""
+        return compare_runs(self, other, threshold_pct=threshold_pct, floor_pct=floor_pct,
+                            allow_mismatch=allow_mismatch)
 
     def __repr__(self) -> str:
         jobs = f", {len(self.jobs)} jobs" if self._jobs is not None else ""
@@ -99,7 +132,11 @@ def load(path: str | Path | Iterable[str | Path]) -> Run:
         raise InputError(f"{path}: not a flashsight run (no {STATE_FILE}, {JOB_FILE}, {JOBS_TABLE}.parquet or "
                          "tables in it)")
     kind = "sweep" if (path / f"{JOBS_TABLE}.parquet").exists() else ("job" if jobs is not None else "tables")
-    return Run(path=path, kind=kind, _tables=tables, _jobs=jobs, env=_read_json(path / ENV_FILE))
+    plan = path / PLAN_FILE
+    run = Run(path=path, kind=kind, _tables=tables, _jobs=jobs, env=_read_json(path / ENV_FILE),
+              plan_text=plan.read_text() if plan.is_file() else None)
+    _add_computed_tables(run)
+    return run
 
 
 def parse(paths: Iterable[str | Path]) -> Run:
@@ -111,7 +148,57 @@ def parse(paths: Iterable[str | Path]) -> Run:
     tables, failures = read_captures(paths)
     if not tables and failures:
         raise InputError(next(iter(failures.values())))
-    return Run(path=paths[0] if len(paths) == 1 else None, kind="captures", _tables=dict(tables), failures=failures)
+    run = Run(path=paths[0] if len(paths) == 1 else None, kind="captures", _tables=dict(tables), failures=failures)
+    if "gpu_kernels" in tables and "ncu_kernels" in tables:  # an nsys capture and an ncu report of the same ranges
+        _add_computed_tables(run)
+    return run
+
+
+def _add_computed_tables(run: Run) -> None:
+    """The tables a run may lack as files, computed on first use: job records from the job directories, and the
+    joint observation from the tables."""
+    job_dirs = _job_dirs(run)
+    for name, file, build in ((RESULTS, RESULT_FILE, "workload_results"),
+                              (CONDITIONS, CONDITIONS_FILE, "job_conditions")):
+        if name not in run._tables and any((d / file).is_file() for d in job_dirs.values()):
+            run._tables[name] = lambda file=file, build=build: _records_table(run, job_dirs, file, build)
+    if OBSERVATIONS not in run._tables and ({"gpu_kernels", "ncu_kernels"} & set(run._tables)):
+        run._tables[OBSERVATIONS] = lambda: _observations(run)
+
+
+def _job_dirs(run: Run) -> dict[str, Path]:
+    if run.path is None or run._jobs is None or run._jobs.empty:
+        return {}
+    if run.kind == "job":  # a profile's job directory is the job
+        return {str(run._jobs["job_id"].iloc[0]): run.path}
+    if "job_dir" not in run._jobs:
+        return {}
+    return {str(j): run.path / d for j, d in zip(run._jobs["job_id"], run._jobs["job_dir"]) if isinstance(d, str)}
+
+
+def _records_table(run: Run, job_dirs: dict[str, Path], file: str, build: str) -> pd.DataFrame:
+    from flashsight.analysis import job_conditions, workload_results
+
+    jobs = run._jobs.set_index("job_id")
+    records = []
+    for job_id, job_dir in job_dirs.items():
+        record = _read_json(job_dir / file)
+        if isinstance(record, dict):
+            params = json.loads(jobs.at[job_id, "params_json"]) if "params_json" in jobs else {}
+            records.append(({"job_id": job_id, "config_id": jobs.at[job_id, "config_id"],
+                             "workload": jobs.at[job_id, "workload"], "tool": jobs.at[job_id, "tool"],
+                             "params": params}, record))
+    if build == "workload_results":
+        return workload_results.workload_results(records)
+    return job_conditions.job_conditions(records)
+
+
+def _observations(run: Run) -> pd.DataFrame:
+    from flashsight.analysis.observations import kernel_observations
+
+    inputs = ("gpu_kernels", "ncu_kernels", "ncu_metrics", "warp_stalls", RESULTS, CONDITIONS)
+    tables = {name: run.table(name) for name in inputs if run.has(name)}
+    return kernel_observations(tables, run._jobs)
 
 
 def _load_jobs(path: Path) -> pd.DataFrame | None:
@@ -172,28 +259,159 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+# ------------------------------------------------------------------------------------------------ sample
+
+
+SAMPLE_DIR = Path(__file__).parent / "sample"
+
+
+def sample() -> Run:
+    """The real run shipped inside the package (tables only): `flashsight report --sample` works on any laptop."""
+    if not (SAMPLE_DIR / f"{JOBS_TABLE}.parquet").exists():
+        raise InputError(f"{SAMPLE_DIR}: this flashsight ships no sample run")
+    return load(SAMPLE_DIR)
+
+# ------------------------------------------------------------------------------------------------ compare
+
+
+COMPARE_TABLES = ("gpu_kernels", "ncu_kernels", "warp_stalls", "kernel_observations", "job_conditions")
+
+
+def compare_runs(base: Run, new: Run, *, threshold_pct: float = 5.0, floor_pct: float | None = None,
+                 allow_mismatch: bool = False) -> pd.DataFrame:
+    """Per config and kernel of two runs: base/new nsys median, ratio with a block-bootstrap interval, verdict
+    (regressed / improved / unchanged / inconclusive; base_only / new_only / not_compared for what one side
+    lacks) and the ncu counters that moved (analysis/compare.py says how each is decided).
+
+    Runs that differ in GPU, driver, clocks, tool or library versions, ncu options or dtype raise
+    NotComparableError, unless allow_mismatch: then the differences are in the frame's attrs["mismatches"].
+    attrs also hold threshold_pct, floor_pct and floor_source.
+    """
+    from flashsight.analysis.comparability import conditions, mismatches, throttled_configs
+    from flashsight.analysis.compare import compare_tables
+
+    if threshold_pct < 0 or (floor_pct is not None and floor_pct < 0):
+        raise FlashsightError("--threshold and --noise-floor are percentages >= 0")
+    sides = {side: _compare_inputs(run) for side, run in (("base", base), ("new", new))}
+    shared = set(base.configs["config_id"]) & set(new.configs["config_id"])
+    differences = mismatches(conditions(base.env, base.jobs, sides["base"]),
+                             conditions(new.env, new.jobs, sides["new"]), shared)
+    if differences and not allow_mismatch:
+        raise NotComparableError(f"{_label(base)} and {_label(new)} are not comparable: {'; '.join(differences)} "
+                                 "(--allow-mismatch compares them anyway)")
+    frame = compare_tables(sides["base"], sides["new"], base_configs=base.configs, new_configs=new.configs,
+                           base_iters=_iters(base), new_iters=_iters(new), threshold_pct=threshold_pct,
+                           floor_pct=floor_pct, throttled={"base": throttled_configs(sides["base"]),
+                                                           "new": throttled_configs(sides["new"])})
+    frame.attrs.update(mismatches=differences, base=_label(base), new=_label(new))
+    return frame
+
+
+def regressed(comparison: pd.DataFrame) -> bool:
+    """Whether any row of a compare_runs frame regressed (the CLI's exit code 1)."""
+    from flashsight.analysis.compare import regressed as any_regressed
+
+    return any_regressed(comparison)
+
+
+def _label(run: Run) -> str:
+    return str(run.path) if run.path else "run"
+
+
+def _compare_inputs(run: Run) -> dict[str, pd.DataFrame]:
+    """The tables compare reads, each row with its config_id and limited to the measured ranges.
+
+    A sweep's merged tables are that already. A profile's job directory holds its whole capture without
+    config_id: its one config is set on every row and gpu_kernels is cut to the measured range.
+    """
+    from flashsight.analysis.measured import split_tables
+    from flashsight.schema.contract import range_name
+
+    tables = {name: run.table(name) for name in COMPARE_TABLES if run.has(name)}
+    if run.kind == "job" and not run.jobs.empty:
+        job = run.jobs.iloc[0]
+        tables = {name: df.assign(job_id=job["job_id"], config_id=job["config_id"]) if "config_id" not in df
+                  else df for name, df in tables.items()}
+        if "gpu_kernels" in tables:
+            measured = range_name(job["workload"], json.loads(job["params_json"]))
+            cut = split_tables({"gpu_kernels": tables["gpu_kernels"]}, {job["job_id"]: measured})[job["job_id"]]
+            tables["gpu_kernels"] = cut.get("gpu_kernels", tables["gpu_kernels"].iloc[0:0])
+    if run.jobs.empty and not any("config_id" in df.columns for df in tables.values()):
+        raise InputError(f"{_label(run)}: no config_id in its tables (compare needs a sweep's run directory or "
+                         "a profiled job's directory)")
+    return tables
+
+
+def _iters(run: Run) -> pd.Series | None:
+    """Steps per measured range by job_id (workload_results' iters). Runs loaded together share job ids: a job
+    whose runs disagree is left out (its steps are then inferred from its launch counts)."""
+    if not run.has(RESULTS):
+        return None
+    results = run.table(RESULTS)
+    if not {"job_id", "iters"} <= set(results.columns):
+        return None
+    known = results.dropna(subset=["iters"]).groupby("job_id")["iters"]
+    agreed = known.first()[known.nunique() == 1]
+    return agreed.astype("int64") if len(agreed) else None
+
+
 # ------------------------------------------------------------------------------------------------ stalls
 
 
 STALL_TABLES = ("ncu_kernels", "warp_stalls", "ncu_source")
 
 
-def stall_tables(target: Path) -> list[tuple[str, dict[str, pd.DataFrame]]]:
-    """[(label, tables)] for `flashsight stalls`: a run folder (its parsed tables, else its *.ncu-rep) or one file."""
+@dataclass
+class StallInput:
+    """What `flashsight stalls` shows for one input: its tables, and for a sweep the config labels that make the
+    grid's columns (None: one report, shown kernel by kernel)."""
+
+    label: str
+    tables: dict[str, pd.DataFrame]
+    labels: pd.DataFrame | None = None
+
+
+def stall_tables(target: Path) -> list[StallInput]:
+    """The inputs of `flashsight stalls`: a sweep (its merged tables, by config), a folder of parsed tables, a
+    folder of *.ncu-rep, or one file."""
+    from flashsight.analysis.families import config_labels
     from flashsight.parsers.ncu_report import read_ncu
 
     target = Path(target)
     if not target.exists():
         raise InputError(f"{target}: no such file or folder")
     if target.is_file():
-        return [(target.name, read_ncu(target))]
+        return [StallInput(target.name, read_ncu(target))]
     if any((target / f"{name}.parquet").exists() for name in ("warp_stalls", "ncu_kernels")):
         run = load(target)
-        return [(target.name, {name: run.table(name) for name in STALL_TABLES if run.has(name)})]
+        tables = {name: run.table(name) for name in STALL_TABLES if run.has(name)}
+        sweep = run.kind == "sweep" and "config_id" in tables.get("ncu_kernels", pd.DataFrame())
+        return [StallInput(target.name, tables, config_labels(run.configs) if sweep else None)]
     reports = sorted(target.rglob("*.ncu-rep"))
     if not reports:
         raise InputError(f"{target}: no ncu tables (ncu_kernels.parquet, warp_stalls.parquet) and no .ncu-rep in it")
-    return [(str(r.relative_to(target)), read_ncu(r)) for r in reports]
+    return [StallInput(str(r.relative_to(target)), read_ncu(r)) for r in reports]
+
+
+# ------------------------------------------------------------------------------------------------ export
+
+
+def export_perfetto(run_dir: str | Path, out: str | Path | None = None) -> tuple[Path, int]:
+    """The measured ranges of a run as a Chrome trace (default <run>/trace.json.gz): (path, events written)."""
+    from flashsight.outputs.perfetto import chrome_trace, write_trace
+
+    run = load(run_dir)
+    if not run.has("gpu_kernels") or run.table("gpu_kernels").empty:
+        raise InputError(f"{run_dir}: no GPU kernels in its nsys tables (gpu_kernels): nothing to export")
+    if out is None:
+        if not Path(run_dir).is_dir():
+            raise InputError(f"{run_dir}: give --out FILE for a single capture")
+        out = Path(run_dir) / "trace.json.gz"
+    trace = chrome_trace(run)
+    try:
+        return write_trace(trace, Path(out)), len(trace["traceEvents"])
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write the trace ({exc.strerror or exc})") from None
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -265,9 +483,12 @@ class SweepSession:
     options: object
     store: object
 
+    report: dict | None = None  # the report's paths once run() wrote it
+    report_error: str | None = None  # why it could not (one line): the sweep's outcome never depends on it
+
     def run(self, wait, on_event=None):
         """Run every pending job (wait(workers) shows progress, on_event(kind, job, detail) hears each change);
-        SIGTERM ends it like Ctrl-C. Returns the runner's Summary."""
+        SIGTERM ends it like Ctrl-C. Then writes the report (<out>/report/). Returns the runner's Summary."""
         import signal
 
         from flashsight.orchestrator.runner import Sweep
@@ -277,10 +498,22 @@ class SweepSession:
 
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
-            return Sweep(self.out, self.plan, self.options, on_event=on_event).run(wait)
+            summary = Sweep(self.out, self.plan, self.options, on_event=on_event).run(wait)
         finally:
             signal.signal(signal.SIGTERM, previous)
             self.store.close()
+        self.report, self.report_error = write_sweep_report(self.out)
+        return summary
+
+
+def write_sweep_report(out: Path) -> tuple[dict | None, str | None]:
+    """The report of a finished (or stopped) sweep: (paths, None), or (None, why not) — never an exception, so
+    a report problem can never fail the night's sweep."""
+    try:
+        return load(out).report(), None
+    except Exception as exc:  # noqa: BLE001 - any failure of the report is one warning line, not a failed sweep
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, f"{type(exc).__name__}: {text}" if not isinstance(exc, FlashsightError) else text
 
 
 def open_sweep(plan_path: Path | None, out: Path | None, *, resume: bool = False, retry_failed: bool = False,

@@ -170,21 +170,99 @@ def parse(inputs: tuple[Path, ...], out: Path, formats: tuple[str, ...]) -> None
 @click.option("--kernel", "kernel_regex", metavar="REGEX", help="Only kernels whose name or NVTX range matches.")
 @click.option("--top", default=5, show_default=True, type=click.IntRange(1, 30), help="Stall reasons per kernel.")
 def stalls(target: Path, kernel_regex: str | None, top: int) -> None:
-    """Warp-stall report per kernel: RUN_DIR (parsed tables or *.ncu-rep in it) or a .ncu-rep / ncu CSV FILE."""
+    """Warp-stall report: a sweep's RUN_DIR by workload, each kernel's top reasons across the configs; a folder of
+    parsed tables or *.ncu-rep, or a .ncu-rep / ncu CSV FILE, kernel by kernel."""
     import re
 
     from flashsight.api import stall_tables
-    from flashsight.errors import ParamError
-    from flashsight.outputs.stalls_report import render_stalls
+    from flashsight.errors import InputError, ParamError
+    from flashsight.outputs.stalls_report import render_stall_grid, render_stalls
 
     if kernel_regex:
         try:
             re.compile(kernel_regex)
         except re.error as exc:
             raise ParamError(f"--kernel {kernel_regex!r}: not a regular expression ({exc})") from None
-    for label, tables in stall_tables(target):
-        console.rule(f"[bold]{label}[/]")
-        render_stalls(tables, console, kernel_regex=kernel_regex, top=top)
+    shown = 0
+    for item in stall_tables(target):
+        if item.labels is not None:
+            shown += render_stall_grid(item.tables, item.labels, console, kernel_regex=kernel_regex, top=top)
+        else:
+            shown += render_stalls(item.tables, console, kernel_regex=kernel_regex, top=top, title=item.label)
+    if kernel_regex and shown == 0:
+        raise InputError(f"--kernel {kernel_regex!r}: no profiled kernel in {target} matches")
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+@main.command()
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for report.md, report.html and figures/ "
+              "(default RUN_DIR/report; with --sample, runs/sample-report).")
+@click.option("--baseline", type=click.Path(path_type=Path), help="An earlier run: adds what changed against it.")
+@click.option("--sample", is_flag=True, help="Report on the real H200 run shipped with flashsight (no GPU needed).")
+def report(run_dir: Path | None, out: Path | None, baseline: Path | None, sample: bool) -> None:
+    """Write the morning report of RUN_DIR: report.md (GitHub Markdown, PNG figures) and report.html (one file)."""
+    from flashsight.api import load, sample as sample_run
+
+    if sample == (run_dir is not None):
+        raise click.UsageError("give a RUN_DIR or --sample (one of them)")
+    run = sample_run() if sample else load(run_dir)
+    written = run.report(out if out is not None or not sample else Path("runs") / "sample-report", baseline=baseline)
+    console.print(f"report: {written['markdown']}  {written['html']}", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--perfetto", is_flag=True, help="Chrome trace-event JSON for ui.perfetto.dev / chrome://tracing.")
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (default RUN_DIR/trace.json.gz).")
+def export(run_dir: Path, perfetto: bool, out: Path | None) -> None:
+    """Export the measured ranges of RUN_DIR: --perfetto writes kernels on stream tracks, NVTX ranges on thread
+    tracks, ncu metrics as event arguments."""
+    from flashsight.api import export_perfetto
+
+    if not perfetto:
+        raise click.UsageError("choose a format: --perfetto")
+    written, events = export_perfetto(run_dir, out)
+    console.print(f"perfetto trace: {written} ({events:,} events)", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------------------- compare
+
+
+@main.command()
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--threshold", "threshold_pct", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              metavar="PCT", help="Smallest change of a median that counts as regressed or improved.")
+@click.option("--noise-floor", "floor_pct", type=click.FloatRange(min=0), default=None, metavar="PCT",
+              help="Run-to-run noise floor (default: estimated from repeats in the runs, else 2%).")
+@click.option("--json", "as_json", is_flag=True, help="Write {\"rows\": [...]} as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Write an asv-style Markdown table (PR comment).")
+@click.option("--all", "all_rows", is_flag=True, help="Terminal: show unchanged rows too.")
+@click.option("--allow-mismatch", is_flag=True, help="Compare runs of different GPU/driver/versions; list them.")
+def compare(base: Path, new: Path, threshold_pct: float, floor_pct: float | None, as_json: bool, as_markdown: bool,
+            all_rows: bool, allow_mismatch: bool) -> None:
+    """Per config and kernel, what changed from run BASE to run NEW: regressed / improved / unchanged /
+    inconclusive. Exit 0 when nothing regressed, 1 when something did, 2 on error or runs not comparable."""
+    from flashsight.api import compare_runs, load, regressed
+    from flashsight.outputs.compare_view import compare_json, compare_markdown, print_compare
+
+    if as_json and as_markdown:
+        raise click.UsageError("give --json or --markdown, not both")
+    frame = compare_runs(load(base), load(new), threshold_pct=threshold_pct, floor_pct=floor_pct,
+                         allow_mismatch=allow_mismatch)
+    if as_json:
+        click.echo(json.dumps(compare_json(frame), indent=2))
+    elif as_markdown:
+        click.echo(compare_markdown(frame), nl=False)
+    else:
+        print_compare(frame, console, all_rows=all_rows)
+    sys.exit(1 if regressed(frame) else 0)
 
 
 # --------------------------------------------------------------------------------------------- sweep
@@ -249,4 +327,8 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
                       f"{sync['new']} new, {sync['recovered']} adopted, {sync['requeued']} to run again{kept}[/dim]")
     summary = session.run(view.wait, on_event=view.on_event)
     click.echo(summary_line(session.plan.name, summary, session.out))  # one line, never wrapped: scripts grep it
+    if session.report:
+        click.echo(f"report: {session.report['html']}")
+    else:
+        click.echo(f"flashsight: warning: no report ({session.report_error})", err=True)
     sys.exit(summary.exit_code)

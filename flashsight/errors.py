@@ -23,3 +23,7 @@ class WorkloadError(FlashsightError):
     """A workload ran but failed: a crash, a CUDA error, or output that disagrees with the reference."""
 
     exit_code = 1
+
+
+class NotComparableError(FlashsightError):
+    """Two runs that differ in what sets kernel times (GPU, driver, clocks, versions, ncu options, dtype)."""

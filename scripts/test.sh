@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install flashsight with its test tools and run the test suite. The README's first command; .ci/run calls it.
+# Install flashsight with its test tools, check the layer rules (lint-imports, contracts in pyproject.toml) and
+# run the test suite. The README's first command; .ci/run calls it.
 # Uses the active virtual environment, or makes .venv. As root on Debian it also installs Nsight Systems
-# (Debian's non-free nsight-systems 2022.4) so the tests can profile a real process with nsys.
+# (Debian's non-free nsight-systems 2022.4) so the tests can profile a real process with nsys, and Chromium so
+# a test renders the report headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${VIRTUAL_ENV:-}" ]; then
@@ -15,5 +17,12 @@ if command -v nsys >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && grep -qs bookworm 
 else
   echo "note: nsys not found and not installable here (needs root on Debian bookworm): the live nsys test is skipped"
 fi
+# Chromium for the headless render test of report.html (CI has no browser): Debian's, as root.
+if command -v chromium >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; }; then
+  bash .ci/install-chromium.sh
+else
+  echo "note: chromium not found and not installable here (needs root on Debian): the report render test is skipped"
+fi
 python -m pip install -q --disable-pip-version-check -e '.[test,cluster]'
+lint-imports
 python -m pytest "$@"

@@ -18,21 +18,26 @@ import pandas as pd
 
 from flashsight.parsers.ncu_csv import to_base_unit
 from flashsight.parsers.ncu_report import read_ncu
+from tests import DATA as TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "ncu"
+DATA = TEST_DATA / "ncu"
 _TMP = Path(tempfile.mkdtemp(prefix="flashsight-ncu-tests-"))
 atexit.register(shutil.rmtree, _TMP, True)
 
 
 @functools.cache
 def ncu_file(name: str) -> Path:
-    """tests/data/ncu/<name>(.gz) as a plain file; name may include a sub-folder (h100/full.ncu-rep)."""
+    """tests/data/ncu/<name>(.gz) as a plain file; name may include a sub-folder (h100/full.ncu-rep), or name a
+    capture of another scenario folder of tests/data (foundation/rmsnorm_ncu.ncu-rep)."""
     plain = DATA / name
     if plain.exists():
         return plain
+    packed = DATA / f"{name}.gz"
+    if not packed.exists():
+        packed = DATA.parent / f"{name}.gz"
     target = _TMP / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(DATA / f"{name}.gz", "rb") as src, open(target, "wb") as dst:
+    with gzip.open(packed, "rb") as src, open(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
     return target
 

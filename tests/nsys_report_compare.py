@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DATA = Path(__file__).parent / "data" / "nsys"
+from tests import DATA as TEST_DATA
+
+DATA = TEST_DATA / "nsys"
 
 # Columns nsys prints as rounded floats (one decimal): compared to within rounding, all others exactly.
 ROUNDED = ("Time (%)", "Avg (ns)", "Med (ns)", "StdDev (ns)", "Proj Avg (ns)", "Proj Med (ns)",

@@ -1,6 +1,8 @@
 """Writing tables and JSON atomically: a temp file beside the target, then a rename.
 
-An interrupted writer leaves either the old file or the new one, never half of one.
+An interrupted writer leaves either the old file or the new one, never half of one. Every table is checked
+against its declared schema (schema/tables.py) first; Parquet files get exactly the declared Arrow types, so all
+files of one table agree (empty ones included) and a pyarrow dataset over many runs loses nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
+
+from flashsight.schema.tables import conform, validate
 
 FORMATS = ("parquet", "csv", "json")
 
@@ -38,13 +43,17 @@ def write_json(obj, target: Path) -> Path:
 
 
 def write_table(df: pd.DataFrame, out_dir: Path, name: str, fmt: str = "parquet") -> Path:
-    """Write one table as <out_dir>/<name>.<fmt>."""
+    """Write one canonical table as <out_dir>/<name>.<fmt> (SchemaError, before anything is written, when it does
+    not match its schema)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r} (choose from {', '.join(FORMATS)})")
+    arrow = conform(df, name) if fmt == "parquet" else None
+    if arrow is None:
+        validate(df, name)  # CSV and JSON have no types to give, but the columns must be right
     target = Path(out_dir) / f"{name}.{fmt}"
     with atomic_path(target) as tmp:
         if fmt == "parquet":
-            df.to_parquet(tmp, index=False)
+            pq.write_table(arrow, tmp)
         elif fmt == "csv":
             df.to_csv(tmp, index=False)
         else:

@@ -29,7 +29,8 @@ from flashsight.orchestrator.job import run_job
 from flashsight.orchestrator.targets import Target
 from flashsight.profilers import Profiler, ToolOptions
 from flashsight.schema.contract import BATCH_ENV, BATCH_MARK as MARK
-from flashsight.schema.layout import BATCH_FILE, BATCH_STATUS_FILE as STATUS_FILE, CAPTURE_DIR, LOG_FILE, RESULT_FILE
+from flashsight.schema.layout import (BATCH_FILE, BATCH_STATUS_FILE as STATUS_FILE, CAPTURE_DIR, CONDITIONS_FILE,
+                                      LOG_FILE, RESULT_FILE)
 
 
 @dataclass
@@ -85,6 +86,7 @@ def run_batch(jobs: list[dict], targets: list[Target], profiler: Profiler, batch
     if outcome.status == "interrupted":
         return [ConfigOutcome(j, t, "interrupted", "interrupted") for j, t in zip(jobs, targets)]
     _split_logs(batch_dir / LOG_FILE, jobs, run_dir)
+    _share_conditions(batch_dir, jobs, run_dir)
     statuses = [_config_status(run_dir / j["job_dir"]) for j in jobs]
     results = []
     if outcome.status == "succeeded" and profiler.captures:
@@ -160,6 +162,18 @@ def _split_logs(batch_log: Path, jobs: list[dict], run_dir: Path) -> None:
             note = f"(batch log: {batch_log})\n" + ("(the batch ended during this config)\n" if
                                                    job["job_id"] == current else "")
             (run_dir / job["job_dir"] / LOG_FILE).write_text(note + chunks[job["job_id"]])
+
+
+def _share_conditions(batch_dir: Path, jobs: list[dict], run_dir: Path) -> None:
+    """Each config of a batch ran under the batch's conditions (sampled around the whole process)."""
+    try:
+        record = json.loads((batch_dir / CONDITIONS_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    record.update(scope="batch", batch_dir=str(batch_dir.relative_to(run_dir)) if batch_dir.is_relative_to(run_dir)
+                  else str(batch_dir))
+    for job in jobs:
+        write_json(record, run_dir / job["job_dir"] / CONDITIONS_FILE)
 
 
 def _read_tables(batch_dir: Path, tables: dict[str, int]) -> dict[str, pd.DataFrame]:

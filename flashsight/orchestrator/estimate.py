@@ -1,6 +1,6 @@
 """A rough duration for --dry-run: measured medians where a run directory has them, else per-tool defaults.
 
-The defaults come from the H100 runs of devtools/device_sweep.sh (see devtools/results/sweep/): a process
+The defaults come from this project's H100 sweep runs (recorded in docs/evidence/device_runs/sweep/): a process
 costs interpreter + torch + CUDA context + FlashInfer module load, plus the profiler's own start and export;
 in batched mode that is paid once per batch, and each config adds only its own work.
 """
@@ -11,7 +11,7 @@ import math
 import statistics
 from collections import defaultdict
 
-# seconds: (per process, per config) by tool, from the H100 runs (devtools/results/sweep): one process per job
+# seconds: (per process, per config) by tool, from those H100 runs: one process per job
 # took 11.7 s (none), 9.0 s (nsys), 10.5 s (ncu) per rmsnorm job; batched configs 0.5-1.7 s each in-process,
 # ~3 s per config all in (start-up, JIT and the capture's parse shared by the batch).
 PROCESS_S = {"none": 9.0, "nsys": 8.0, "ncu": 9.0}

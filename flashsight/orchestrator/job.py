@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flashsight.errors import FlashsightError, WorkloadError
-from flashsight.host import procs
+from flashsight.host import gpu_state, procs
 from flashsight.host.files import write_json, write_tables
 from flashsight.orchestrator.targets import Target
 from flashsight.profilers import ToolOptions, get_profiler
 from flashsight.schema.contract import JOB_DIR_ENV, PARAMS_ENV, PROFILER_ENV
-from flashsight.schema.layout import JOB_FILE, LOG_FILE, RESULT_FILE
+from flashsight.schema.layout import CONDITIONS_FILE, JOB_FILE, LOG_FILE, RESULT_FILE
 
 
 @dataclass
@@ -54,9 +54,12 @@ def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None
     env = _child_env(target, job_dir, profiler) | (extra_env or {})
     started = time.monotonic()
     argv = profiler.argv(target.argv, job_dir, target.nvtx_includes, options or ToolOptions())
+    before = gpu_state.sample(env.get("CUDA_VISIBLE_DEVICES"))
     with profiler.around_run(job_dir):
         done = procs.run_logged(argv, job_dir / LOG_FILE, timeout_s=timeout_s, env=env, cwd=job_dir, watch=watch,
                                 guard=True)
+    after = gpu_state.sample(env.get("CUDA_VISIBLE_DEVICES"))
+    write_conditions(job_dir, tool, profiler.conditions(argv), before, after)
     outcome = JobOutcome(tool=tool, status="succeeded", duration_s=0.0)
     if not done.ok:
         outcome.status = "timed_out" if done.timed_out else ("interrupted" if done.stopped else "failed")
@@ -83,6 +86,13 @@ def run_job(target: Target, tool: str, job_dir: Path, *, timeout_s: float | None
     outcome.duration_s = time.monotonic() - started
     write_json({"workload": target.workload, "params": target.params, **asdict(outcome)}, job_dir / JOB_FILE)
     return outcome
+
+
+def write_conditions(job_dir: Path, tool: str, imposed: dict, before: dict, after: dict, **more) -> Path:
+    """conditions.json: what the tool imposed (ncu's clock/cache control) and the GPU's state around the job."""
+    record = {"scope": "job", "tool": tool, **imposed, "throttled": gpu_state.throttled(before, after),
+              "before": before, "after": after, **more}
+    return write_json(record, Path(job_dir) / CONDITIONS_FILE)
 
 
 def _last_error_line(log_tail: str) -> str:

@@ -1,22 +1,34 @@
 """The sweep's outputs: jobs.parquet (one row per job of the plan) and each canonical table merged over all jobs.
 
 Merged tables carry `job_id`, `config_id`, `workload`, `tool` and every config parameter as columns, so any table can be
-grouped by config. A parameter whose name a table already uses gets a `param_` prefix in that table. Both are
-rebuilt from the per-job files (never appended to), so they are right after any interruption, and written
-atomically.
+grouped by config. A parameter whose name a table already uses or declares (schema/tables.py) gets a `param_`
+prefix in that table. Besides the tables the jobs produced, the run gets workload_results (every result.json),
+job_conditions (every conditions.json) and kernel_observations (the nsys × ncu join of analysis/observations.py).
+All are rebuilt from the per-job files (never appended to), so they are right after any interruption, and written
+atomically; write_table checks each against its declared schema.
 """
 
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 
 import pandas as pd
 
 from flashsight.host.files import write_table
 from flashsight.schema.config import config_id
-from flashsight.schema.layout import JOBS_TABLE
+from flashsight.schema.layout import CONDITIONS_FILE, JOBS_TABLE, RESULT_FILE
+from flashsight.schema.tables import declared_type
 
+OBSERVATIONS_TABLE = "kernel_observations"
+RESULTS_TABLE = "workload_results"
+CONDITIONS_TABLE = "job_conditions"
+MERGE_ERRORS = "merge_errors.log"  # why a derived table could not be built (the sweep's other outputs still are)
+
+
+def _param_column(table: str, name: str, taken) -> str:
+    return f"param_{name}" if name in taken or declared_type(table, name) is not None else name
 
 
 def _config_id(job: dict) -> str:
@@ -35,6 +47,11 @@ def _params_frame(jobs: list[dict]) -> pd.DataFrame:
 
 
 def write_jobs_table(jobs: list[dict], run_dir: Path) -> Path:
+    return write_table(jobs_frame(jobs), run_dir, JOBS_TABLE)
+
+
+def jobs_frame(jobs: list[dict]) -> pd.DataFrame:
+    """jobs.parquet's rows: one per job of the store."""
     base = pd.DataFrame({
         "job_id": [j["job_id"] for j in jobs],
         "config_id": [_config_id(j) for j in jobs],
@@ -54,9 +71,8 @@ def write_jobs_table(jobs: list[dict], run_dir: Path) -> Path:
         "job_dir": pd.Series([j["job_dir"] for j in jobs], dtype="string"),
     })
     params = _params_frame(jobs)
-    params.columns = [c if c not in base.columns else f"param_{c}" for c in params.columns]
-    frame = pd.concat([base.iloc[:, :4], params, base.iloc[:, 4:]], axis=1)
-    return write_table(frame, run_dir, JOBS_TABLE)
+    params.columns = [_param_column(JOBS_TABLE, c, base.columns) for c in params.columns]
+    return pd.concat([base.iloc[:, :4], params, base.iloc[:, 4:]], axis=1)
 
 
 def write_merged_tables(jobs: list[dict], run_dir: Path) -> dict[str, int]:
@@ -72,7 +88,7 @@ def write_merged_tables(jobs: list[dict], run_dir: Path) -> dict[str, int]:
             df = pd.read_parquet(path)
             ids = {"job_id": job["job_id"], "config_id": _config_id(job), "workload": job["workload"],
                    "tool": job["tool"]}
-            cfg = {(f"param_{k}" if k in df.columns or k in ids else k): v for k, v in json.loads(job["params"]).items()}
+            cfg = {_param_column(table, k, {*df.columns, *ids}): v for k, v in json.loads(job["params"]).items()}
             param_columns.setdefault(table, set()).update(cfg)
             front = pd.DataFrame({**ids, **cfg}, index=df.index)
             pieces.setdefault(table, []).append(pd.concat([front, df.drop(columns=[c for c in ids if c in df])], axis=1))
@@ -86,4 +102,56 @@ def write_merged_tables(jobs: list[dict], run_dir: Path) -> dict[str, int]:
                 merged[column] = merged[column].map(lambda v: None if pd.isna(v) else str(v))
         write_table(merged, run_dir, table)
         written[table] = len(merged)
+        pieces[table] = [merged]
+    merged_tables = {table: dfs[0] for table, dfs in pieces.items()}
+    written.update(write_derived_tables(jobs, run_dir, merged_tables))
+    return written
+
+
+def _job_key(job: dict) -> dict:
+    return {"job_id": job["job_id"], "config_id": _config_id(job), "workload": job["workload"], "tool": job["tool"],
+            "params": json.loads(job["params"])}
+
+
+def job_records(jobs: list[dict], run_dir: Path, name: str) -> list[tuple[dict, dict]]:
+    """(job, its <name> JSON record) for every job whose directory holds a readable one."""
+    records = []
+    for job in jobs:
+        try:
+            record = json.loads((run_dir / job["job_dir"] / name).read_text())
+        except (OSError, ValueError, TypeError):
+            continue
+        if isinstance(record, dict):
+            records.append((_job_key(job), record))
+    return records
+
+
+def write_derived_tables(jobs: list[dict], run_dir: Path, merged: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """workload_results, job_conditions and kernel_observations of the run. Returns table -> rows."""
+    from flashsight.analysis.job_conditions import job_conditions
+    from flashsight.analysis.observations import kernel_observations
+    from flashsight.analysis.workload_results import workload_results
+
+    written = {}
+    param_names = list(dict.fromkeys(p for j in jobs for p in json.loads(j["params"])))
+    tables = dict(merged)
+    builders = (
+        (RESULTS_TABLE, lambda: workload_results(job_records(jobs, run_dir, RESULT_FILE), param_names)
+         if any((run_dir / j["job_dir"] / RESULT_FILE).is_file() for j in jobs) else None),
+        (CONDITIONS_TABLE, lambda: job_conditions(job_records(jobs, run_dir, CONDITIONS_FILE))
+         if any((run_dir / j["job_dir"] / CONDITIONS_FILE).is_file() for j in jobs) else None),
+        (OBSERVATIONS_TABLE, lambda: kernel_observations(tables, jobs_frame(jobs))
+         if "gpu_kernels" in merged or "ncu_kernels" in merged else None),
+    )
+    for table, build in builders:
+        try:
+            frame = build()
+        except Exception:  # a bug here must not cost an overnight sweep its other outputs
+            with open(run_dir / MERGE_ERRORS, "a") as log:
+                log.write(f"flashsight: could not build {table}:\n{traceback.format_exc()}\n")
+            continue
+        if frame is not None:
+            tables[table] = frame
+            write_table(frame, run_dir, table)
+            written[table] = len(frame)
     return written

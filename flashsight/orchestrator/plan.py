@@ -26,7 +26,7 @@ DEFAULT_PLAN = Path(__file__).with_name("default_plan.toml")
 MODES = ("batched", "process")
 SWEEP_KEYS = {"name", "mode", "batch_size", "min_free_gb", "tools", "timeout_s", "retries", "ncu"}
 JOB_KEYS = {"workload", "tools", "params", "ncu", "nvtx_include", "timeout_s", "retries"}
-NCU_KEYS = {"set", "sections", "metrics", "full"}
+NCU_KEYS = {"set", "sections", "metrics", "full", "clock_control", "cache_control"}
 # Values that end up as one argv element of ncu: a name, never an option or anything a shell would see.
 _TOOL_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9_.:]*")
@@ -189,6 +189,15 @@ def _ncu_options(raw: Any, ctx: str) -> dict:
     chosen = "full" if full else chosen
     if chosen not in (None, "default"):  # "default": flashsight's lean sections (what the stall report needs)
         out["set"] = _tool_word(chosen, f"{ctx}.set", _TOOL_WORD)
+    from flashsight.profilers.ncu import (CACHE_CONTROLS, CLOCK_CONTROLS, DEFAULT_CACHE_CONTROL,
+                                          DEFAULT_CLOCK_CONTROL)
+
+    for key, choices, default in (("clock_control", CLOCK_CONTROLS, DEFAULT_CLOCK_CONTROL),
+                                  ("cache_control", CACHE_CONTROLS, DEFAULT_CACHE_CONTROL)):
+        if key in raw:  # ncu's default is left out, so `clock_control = "base"` keeps the job ids of no option
+            value = _choice(raw[key], choices, f"{ctx}.{key}")
+            if value != default:
+                out[key] = value
     for key, pattern in (("sections", _TOOL_WORD), ("metrics", _METRIC)):
         values = raw.get(key, [])
         if not isinstance(values, list):

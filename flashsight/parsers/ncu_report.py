@@ -8,8 +8,10 @@ metrics (ncu printed nothing for a .ncu-rep; the CSV readers keep the printed te
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
+import re
 import subprocess
 import sys
 import tempfile
@@ -184,6 +186,7 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
     numeric_kinds = {nr.IMetric.ValueKind_FLOAT, nr.IMetric.ValueKind_DOUBLE, nr.IMetric.ValueKind_UINT32,
                      nr.IMetric.ValueKind_UINT64}
     sass_cache: dict[tuple[str, int], str] = {}
+    rules: list[dict] = []
     kernel_id = -1
     for r in range(ctx.num_ranges()):
         rng = ctx.range_by_idx(r)
@@ -209,6 +212,7 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
                 else:  # no value ('no data' on ncu's pages)
                     values.append(None)
                     texts.append(None)
+            rules += _rule_rows(action, kernel_id)
             source = _source_rows(action, kernel_id, identity[-1]["name"], metric_names,
                                   identity[-1]["mangled_name"], sass_cache)
             if source is not None:
@@ -225,7 +229,49 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
     tables = assemble(pd.DataFrame(identity), metrics)
     if source_frames:
         tables["ncu_source"] = pd.concat(source_frames, ignore_index=True)
+    tables["ncu_rules"] = pd.DataFrame(rules, columns=RULE_COLUMNS).astype(
+        {"kernel_id": "int64", "speedup_pct": "float64"})
     return tables
+
+
+# The rule results ncu stores with each kernel, as its details page prints them (`ncu_rules` of the CSV reader,
+# plus the message's title): message types and speedup kinds are numbers in the report, words on the page.
+RULE_COLUMNS = ["kernel_id", "section", "rule", "title", "type", "description", "speedup_type", "speedup_pct"]
+_RULE_TYPES = {0: "NONE", 1: "INF", 2: "OPT", 3: "WRN", 4: "ERR"}
+_SPEEDUP_TYPES = {1: "local", 2: "global"}
+_MARKUP = re.compile(r"@(section|url):([^@]*)@")
+
+
+def render_rule_text(text: str) -> str:
+    """ncu's message markup as its pages print it: '@section:Id:Label@' -> 'Label', '@url:Label:URL@' ->
+    'Label (URL)'."""
+    def one(match: re.Match) -> str:
+        kind, body = match.groups()
+        if kind == "section":
+            return body.split(":", 1)[-1]
+        label, _, url = body.partition(":")
+        return f"{label} ({url})" if url else label
+    return _MARKUP.sub(one, text or "")
+
+
+def _rule_rows(action, kernel_id: int) -> list[dict]:
+    try:
+        results = action.rule_results_as_dicts()
+    except Exception:  # a report without rule results, or a module that cannot read them
+        return []
+    rows = []
+    for result in results:
+        message = result.get("rule_message") or {}
+        if not message.get("type") and not message.get("message"):  # a rule that said nothing: not on ncu's pages
+            continue
+        speedup = result.get("speedup_estimation") or {}
+        rows.append({"kernel_id": kernel_id, "section": result.get("section_identifier"),
+                     "rule": result.get("rule_identifier"), "title": message.get("title") or None,
+                     "type": _RULE_TYPES.get(message.get("type"), str(message.get("type"))),
+                     "description": render_rule_text(message.get("message", "")),
+                     "speedup_type": _SPEEDUP_TYPES.get(speedup.get("type")),
+                     "speedup_pct": speedup.get("speedup", math.nan)})
+    return rows
 
 
 def _int_metric(action, name: str) -> int | None:

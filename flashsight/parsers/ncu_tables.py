@@ -10,7 +10,7 @@ import math
 import pandas as pd
 
 from flashsight.schema.metric_catalog import COLUMNS
-from flashsight.parsers.ncu_derive import derive, needed_metrics
+from flashsight.parsers.ncu_derive import NEEDED_PATTERN, derive, needed_metrics
 from flashsight.parsers.warp_stalls import warp_stalls
 
 METRIC_COLUMNS = ["kernel_id", "metric", "value", "unit", "text"]
@@ -27,7 +27,9 @@ def assemble(identity: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, pd.Data
     metrics["kernel_id"] = metrics["kernel_id"].astype("int64")
     metrics["value"] = metrics["value"].astype("float64")
     wanted = {m for col in COLUMNS for m in col.candidates} | set(needed_metrics())
-    picked = metrics[metrics["metric"].isin(wanted) & metrics["value"].notna()]
+    names = metrics["metric"].astype(str)
+    picked = metrics[(metrics["metric"].isin(wanted) | names.str.match(NEEDED_PATTERN.pattern))
+                     & metrics["value"].notna()]
     by_kernel: dict[int, dict] = {int(k): {} for k in identity["kernel_id"]}
     for k, name, value in zip(picked["kernel_id"], picked["metric"].astype(str), picked["value"]):
         by_kernel.setdefault(int(k), {})[name] = value
@@ -38,7 +40,7 @@ def assemble(identity: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, pd.Data
         row = dict(ident)
         for col in COLUMNS:
             metric = next((c for c in col.candidates if c in values), None)
-            row[col.name] = values[metric] if metric else math.nan
+            row[col.name] = values[metric] * col.factor(metric) if metric else math.nan
             chosen.append({"kernel_id": ident["kernel_id"], "column": col.name, "metric": metric})
         _fill_launch_and_bytes(row, chosen)
         rows.append(row)

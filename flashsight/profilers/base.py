@@ -23,11 +23,14 @@ class ToolOptions:
     sections: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
+    clock_control: str | None = None  # ncu --clock-control (None: ncu's default, base)
+    cache_control: str | None = None  # ncu --cache-control (None: ncu's default, all)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "ToolOptions":
         return cls(set=raw.get("set"), sections=tuple(raw.get("sections", ())),
-                   metrics=tuple(raw.get("metrics", ())))
+                   metrics=tuple(raw.get("metrics", ())), clock_control=raw.get("clock_control"),
+                   cache_control=raw.get("cache_control"))
 
 
 class Profiler:
@@ -58,6 +61,10 @@ class Profiler:
     def check(self, rows: dict[str, int], job_dir: Path) -> str | None:
         """Why a job that exited 0 is still a failure (None: it is fine). rows: table -> rows it produced."""
         return None
+
+    def conditions(self, argv: list[str]) -> dict:
+        """The measurement conditions this tool imposed, read from the argv it ran (ncu: clock and cache control)."""
+        return {}
 
     def artifact(self, job_dir: Path) -> Path:
         for suffix in self.artifact_suffixes:  # in order of preference: a finished report over a raw stream

@@ -1,6 +1,6 @@
 """The ground floor: contracts that every other package relies on, importing nothing of flashsight above them.
 
-- tables:         the canonical tables (names, required columns, one Arrow schema each) and `validate`
+- tables:         the canonical tables (tables.toml: columns in order, Arrow types, required), `conform`, `validate`
 - layout:         file and folder names of run and job directories
 - contract:       the workload process contract (environment variables, the measured NVTX range's name)
 - config:         `config_id`, the stable key of a workload config across tools and runs

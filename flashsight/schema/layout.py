@@ -9,7 +9,8 @@ Run directory (sweep):
     slurm/<task>/           --executor slurm: submitit's files of one Slurm task (pickles, <task>_0_log.out)
     report/                 report.md, report.html and their figures
 Job directory (also what `flashsight profile` writes):
-    job.log  job.json  result.json  outcome.json  profile.{nsys-rep,qdstrm,sqlite,ncu-rep}  <table>.parquet
+    job.log  job.json  result.json  outcome.json  conditions.json  profile.{nsys-rep,qdstrm,sqlite,ncu-rep}
+    <table>.parquet
     capture/                a job run alone: the tables of its whole capture (set-up and warm-up included)
 """
 
@@ -25,6 +26,7 @@ REPORT_DIR = "report"
 LOG_FILE = "job.log"
 JOB_FILE = "job.json"  # what ran, how it ended, which tables it produced (written by every job)
 RESULT_FILE = "result.json"  # the workload's own timing, rates and correctness (written by the workload)
+CONDITIONS_FILE = "conditions.json"  # the GPU's state before/after the job and the tool's clock/cache control
 OUTCOME_FILE = "outcome.json"  # a sweep job's settled outcome with its attempt's token (adopted on resume)
 REPORT_STEM = "profile"  # profile.nsys-rep, profile.ncu-rep, ...
 CAPTURE_DIR = "capture"

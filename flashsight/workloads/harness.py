@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from flashsight.errors import ParamError, WorkloadError
 from flashsight.host.files import write_json
-from flashsight.schema.contract import JOB_DIR_ENV, NVTX_DOMAIN, PARAMS_ENV, PROFILER_ENV, range_name
+from flashsight.schema.contract import NVTX_DOMAIN, PARAMS_ENV, PROFILER_ENV, ncu_nvtx_filter, range_name
 from flashsight.schema.layout import RESULT_FILE
 from flashsight.workloads.params import ParamSpec
 
@@ -216,7 +216,10 @@ def _check_fits(workload: Workload, cfg: dict) -> None:
 @contextmanager
 def _gpu_errors(workload: str):
     """Out-of-memory and FlashInfer/CUDA failures become one-line errors instead of tracebacks."""
-    import torch
+    try:
+        import torch
+    except ModuleNotFoundError:  # analysis-only install: the built-in workloads need the [gpu] extra
+        raise WorkloadError(f"{workload}: torch is not installed (pip install 'flashsight[gpu]')") from None
 
     try:
         yield

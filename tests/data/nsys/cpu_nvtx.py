@@ -6,6 +6,9 @@ Main thread:  outer (x2) > inner (x2 each)     default domain, push/pop, nested 
               flashsight.cpu: phase (x1)        named domain, push/pop
 Thread helper: flashsight.cpu: helper_work (x3) named domain, push/pop
 Every message is a registered string (the nvtx package registers all of them).
+
+`step` is the same kind of work as a sweep's workload (`cpu_nvtx:step`, params n and label): it made the 0.1 run
+directory in tests/data/runs/v01_cpu.
 """
 
 import threading
@@ -68,6 +71,17 @@ def main() -> None:
     NAMED.pop_range()
     go.set()
     t.join()
+
+
+def step(params: dict) -> dict:
+    """flashsight.cpu: `step <label>` around n default-domain `inner` ranges; the dict becomes result.json."""
+    NAMED.push_range(message=f"step {params['label']}")
+    for _ in range(params["n"]):
+        DEFAULT.push_range(message="inner")
+        busy(0.001)
+        DEFAULT.pop_range()
+    NAMED.pop_range()
+    return {"label": params["label"], "inner_ranges": params["n"]}
 
 
 if __name__ == "__main__":

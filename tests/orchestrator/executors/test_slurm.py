@@ -20,12 +20,13 @@ import pytest
 from click.testing import CliRunner
 
 from flashsight.cli import main
+from tests import DATA
 from tests.orchestrator.executors.slurm_support import (SLURM_FLAGS, cancel_all, events, queued, require_slurm,
                                                         wait_for)
-from tests.sweep_support import (FAULT, MARK_ENV, _toml, done_runs, fault_plan, jobs_table, ledger, sweep_process,
+from tests.orchestrator.sweep_support import (FAULT, MARK_ENV, _toml, done_runs, fault_plan, jobs_table, ledger, sweep_process,
                                  wait_no_marked)
 
-CPU_NVTX = Path(__file__).resolve().parents[2] / "data" / "nsys" / "cpu_nvtx.py"
+CPU_NVTX = DATA / "nsys" / "cpu_nvtx.py"
 # Columns of the merged tables that two runs of one plan share (times and ids of a capture differ run to run).
 STABLE = ["job_id", "config_id", "workload", "tool", "domain", "name", "style", "depth", "nvtx_path"]
 
@@ -66,7 +67,7 @@ def _two_block_plan(tmp: Path, name: str, first: dict, second_workload: str, sec
     return plan
 
 
-def test_every_job_succeeds_through_slurm_and_equals_the_same_plan_run_here(tmp_path, mark):
+def test_every_job_succeeds_through_slurm_and_equals_the_same_plan_run_here(tmp_path, mark, nsys):
     """Batched fault.py jobs and an nsys capture of a CPU NVTX script: the same statuses and merged tables."""
     plan = _two_block_plan(tmp_path, "parity", {"behaviour": ["ok"], "value": [1, 2, 3, 4], "work_s": [0.5]},
                            str(CPU_NVTX), {}, tool2="nsys", mode="batched", extra="batch_size = 2")

@@ -21,7 +21,7 @@ from flashsight.orchestrator.plan import parse_plan
 from flashsight.orchestrator.runner import job_dir_of
 from flashsight.orchestrator.state import Store
 from flashsight.schema.layout import OUTCOME_FILE
-from tests.sweep_support import FAULT, fault_plan, ledger
+from tests.orchestrator.sweep_support import FAULT, fault_plan, ledger
 
 
 def make_store(tmp_path, values, retries=0, behaviour="ok"):
