@@ -289,13 +289,13 @@ class _Driver:
             self.last_sacct = now
         changed = False
         for task in list(self.tasks.values()):
-            for job in list(task.jobs):
+            state = task.handle.watcher.get_state(task.id, mode="cache").split()[0]
+            for job in list(task.jobs) if state != "PENDING" else ():  # a queued array's files are not looked at
                 status = adopt_outcome(self.store, job, self.run_dir)
                 if status is not None:
                     task.jobs.remove(job)
                     self._tell(job, status)
                     changed = True
-            state = task.handle.watcher.get_state(task.id, mode="cache").split()[0]
             if not task.jobs:
                 del self.tasks[task.id]
                 continue
