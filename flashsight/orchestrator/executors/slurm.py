@@ -289,7 +289,7 @@ class _Driver:
             self.last_sacct = now
         changed = False
         for task in list(self.tasks.values()):
-            state = task.handle.watcher.get_state(task.id, mode="cache").split()[0]
+            state = _state(task.handle)
             for job in list(task.jobs) if state != "PENDING" else ():  # a queued array's files are not looked at
                 status = adopt_outcome(self.store, job, self.run_dir)
                 if status is not None:
@@ -391,6 +391,15 @@ class _Driver:
     def _queued(self) -> list[str]:
         out = _slurm(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%j"])
         return [line.split("|")[0] for line in out.splitlines() if line.split("|")[-1].startswith(self.prefix)]
+
+
+def _state(handle) -> str:
+    """The task's Slurm state from submitit's last sacct (UNKNOWN: not in it yet). Array tasks that never started
+    have no record of their own: sacct shows them as the array's remainder, under the bare array id."""
+    state = handle.watcher.get_state(handle.job_id, mode="cache")
+    if state == "UNKNOWN" and "_" in handle.job_id:
+        state = handle.watcher.get_state(handle.job_id.split("_")[0], mode="cache")
+    return state.split()[0]  # "CANCELLED by 0" -> CANCELLED
 
 
 def _slurm(argv: list[str]) -> str:

@@ -2,7 +2,8 @@
 
 Every job succeeds and equals the same plan run here; a driver SIGKILLed mid-run while a task is cancelled, then
 resumed: no job done twice, none lost, no task or process left; a kill between sbatch and recording the task's
-id; preemption and a node taken down; a task at its time limit; failures end the same way on both executors.
+id; preemption and a node taken down; a task at its time limit; failures end the same way on both executors;
+sbatch refusing; SIGTERM cancelling the tasks (pending array tasks included) before a resume.
 """
 
 from __future__ import annotations
@@ -277,4 +278,28 @@ def test_a_submission_slurm_refuses_stops_the_sweep_with_sbatch_s_reason(tmp_pat
     summary = next(line for line in result.output.splitlines() if line.startswith("sweep faults:"))
     assert summary.endswith("stopped: sbatch failed: sbatch: error: invalid partition specified: no-such-partition")
     assert jobs_table(out).status.tolist() == ["pending", "pending"]  # nothing lost: a --resume runs them
+    assert queued(out) == []
+
+
+def test_sigterm_cancels_the_tasks_and_a_resume_finishes(tmp_path, mark):
+    plan = fault_plan(tmp_path, {"behaviour": ["ok"], "value": [1, 2, 3, 4], "work_s": [3]})
+    out = tmp_path / "run"
+    proc = sweep_process([str(plan), "--out", str(out), *SLURM_FLAGS], mark)
+    try:
+        wait_for(lambda: ledger(tmp_path).kind.eq("start").sum() >= 1 if (tmp_path / "ledger").exists() else 0,
+                 120, "a job running")
+        proc.terminate()
+        output, _ = proc.communicate(timeout=90)
+        summary = next(line for line in output.splitlines() if line.startswith("sweep faults:"))
+        assert proc.returncode == 130 and summary.endswith("stopped: interrupted"), output
+        assert queued(out) == []  # cancelled, not left running
+        stopped = jobs_table(out)
+        assert set(stopped.status) == {"pending"} and stopped.attempts.tolist() == [0] * 4
+        result = sweep("--out", out, "--resume")
+        assert result.exit_code == 0, result.output
+    finally:
+        proc.kill()
+        cancel_all(out)
+    assert set(jobs_table(out).status) == {"succeeded"}
+    assert all(len(runs) == 1 for runs in done_runs(ledger(tmp_path)).values())
     assert queued(out) == []
