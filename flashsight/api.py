@@ -83,7 +83,7 @@ class Run:
         if jobs.empty or "config_id" not in jobs:
             return pd.DataFrame({"config_id": pd.Series(dtype="string")})
         drop = [c for c in ("job_id", "tool", "status", "attempts", "started_at", "duration_s", "error", "log_tail",
-                            "ncu_options", "batch_id", "job_dir") if c in jobs]
+                            "ncu_options", "batch_id", "task_id", "job_dir") if c in jobs]
         return jobs.drop(columns=drop).drop_duplicates("config_id").reset_index(drop=True)
 
     def report(self, out: str | Path | None = None, baseline: "Run | str | Path | None" = None) -> dict[str, Path]:
@@ -654,19 +654,51 @@ def write_sweep_report(out: Path) -> tuple[dict | None, str | None]:
 
 def open_sweep(plan_path: Path | None, out: Path | None, *, resume: bool = False, retry_failed: bool = False,
                gpus: str | None = None, mode: str | None = None, batch_size: int | None = None,
-               min_free_gb: float | None = None, max_jobs: int | None = None) -> SweepSession:
+               min_free_gb: float | None = None, executor: str | None = None, partition: str | None = None,
+               gpus_per_task: int | None = None, cpus_per_task: int | None = None, time_limit: str | None = None,
+               array_parallelism: int | None = None, sbatch: dict | None = None,
+               max_jobs: int | None = None) -> SweepSession:
     """Load the plan (or the one stored in `out` on --resume), open the run directory, build the runner.
-    max_jobs raises the plan's job limit (orchestrator.plan.MAX_JOBS)."""
+
+    executor: "local" (threads per GPU of `gpus`, the default) or "slurm" (partition, gpus_per_task, cpus_per_task,
+    time_limit: sbatch --time, array_parallelism, sbatch: more sbatch options as {name: value, flag: True}).
+    A resume without one continues on the executor the sweep last ran on, with its options (those given here
+    replace them). max_jobs raises the plan's job limit (orchestrator.plan.MAX_JOBS)."""
     from flashsight.orchestrator.plan import MAX_JOBS, load_plan
     from flashsight.orchestrator.runner import SweepOptions, open_run, parse_gpus
 
-    options = SweepOptions(gpus=parse_gpus(gpus), mode=mode, batch_size=batch_size, min_free_gb=min_free_gb)
     if resume and out is None:
         raise FlashsightError("--resume needs --out DIR (the sweep to continue)")
+    given = {"partition": partition, "gpus_per_task": gpus_per_task, "cpus_per_task": cpus_per_task,
+             "time": time_limit, "array_parallelism": array_parallelism, "sbatch": sbatch}
+    slurm = {k: v for k, v in given.items() if v is not None}
     loaded = load_plan(plan_path, max_jobs or MAX_JOBS) if (plan_path is not None or not resume) else None
     out = out or default_out("sweep", loaded.name)
-    store, loaded, sync = open_run(out, loaded, resume=resume, retry_failed=retry_failed)
+    chosen = _sweep_executor(out, resume, executor, parse_gpus(gpus), slurm)
+    options = SweepOptions(gpus=parse_gpus(gpus), mode=mode, batch_size=batch_size, min_free_gb=min_free_gb,
+                           executor=chosen)
+    store, loaded, sync = open_run(out, loaded, resume=resume, retry_failed=retry_failed, executor=chosen)
     return SweepSession(out=out, plan=loaded, sync=sync, options=options, store=store)
+
+
+def _sweep_executor(out: Path, resume: bool, name: str | None, gpus: list[str] | None, slurm: dict):
+    """The executor asked for; on a resume without one, the one the sweep ran on (kept in its store)."""
+    from flashsight.orchestrator.executors import get_executor
+    from flashsight.orchestrator.state import Store
+
+    stored = {}
+    if resume and (Path(out) / STATE_FILE).is_file():
+        store = Store(Path(out) / STATE_FILE)
+        try:
+            stored = json.loads(store.meta("executor") or "{}")
+        finally:
+            store.close()
+    name = name or stored.get("name") or "local"
+    params = {k: v for k, v in stored.items() if k != "name"} if stored.get("name") == name else {}
+    params.update(slurm)
+    if gpus:
+        params["gpus"] = gpus
+    return get_executor(name, **params)
 
 
 def preview_sweep(plan_path: Path | None, out: Path | None, *, resume: bool, mode: str | None,

@@ -338,10 +338,23 @@ def compare(base: Path, new: Path, threshold_pct: float, floor_pct: float | None
 @click.option("--min-free-gb", type=FiniteFloat(min=0), default=None,
               help="Free disk space required before each job (default: the plan's, else 2).")
 @click.option("--retry-failed", is_flag=True, help="With --resume: run failed and timed-out jobs again.")
+@click.option("--executor", type=click.Choice(["local", "slurm"]), default=None,
+              help="Where jobs run: this machine (default) or Slurm tasks (a resume keeps the sweep's own).")
+@click.option("--partition", default=None, help="Slurm: the partition (default: the cluster's).")
+@click.option("--gpus-per-task", type=click.IntRange(min=0), default=None, help="Slurm: GPUs per task (default 1).")
+@click.option("--cpus-per-task", type=click.IntRange(min=1), default=None, help="Slurm: CPUs per task.")
+@click.option("--time", "time_limit", default=None, metavar="[D-]H:M:S|MIN",
+              help="Slurm: each task's time limit (default: its jobs' timeouts added up, plus 5 minutes).")
+@click.option("--array-parallelism", type=click.IntRange(min=1), default=None,
+              help="Slurm: at most this many tasks at once.")
+@click.option("--sbatch", "sbatch_options", multiple=True, metavar="NAME[=VALUE]",
+              help="Slurm: another sbatch option (e.g. account=kern, qos=high, exclusive); repeat for several.")
 @click.option("--max-jobs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Accept a plan of up to N jobs (default 10,000: a bigger grid is usually a typo).")
 def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus: str | None, mode: str | None,
-          batch_size: int | None, min_free_gb: float | None, retry_failed: bool, max_jobs: int | None) -> None:
+          batch_size: int | None, min_free_gb: float | None, retry_failed: bool, executor: str | None,
+          partition: str | None, gpus_per_task: int | None, cpus_per_task: int | None, time_limit: str | None,
+          array_parallelism: int | None, sbatch_options: tuple[str, ...], max_jobs: int | None) -> None:
     """Run every job of PLAN (a TOML file; default: the study's grids for every workload), parsed and merged."""
     from flashsight.api import open_sweep, preview_sweep
     from flashsight.outputs.sweep_view import SweepView, print_dry_run, summary_line
@@ -353,13 +366,25 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
                                                                   batch_size=batch_size, max_jobs=max_jobs)
         print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console)
         return
+    sbatch = {}
+    for item in sbatch_options:  # NAME=VALUE, or NAME alone for a flag (exclusive)
+        name, sep, value = item.partition("=")
+        name = name.strip().lstrip("-")
+        if not name or (sep and not value):
+            from flashsight.errors import ParamError
+
+            raise ParamError(f"--sbatch {item!r}: expected NAME=VALUE (e.g. account=kern) or a flag's NAME")
+        sbatch[name] = value if sep else True
     session = open_sweep(plan, out, resume=resume, retry_failed=retry_failed, gpus=gpus, mode=mode,
-                         batch_size=batch_size, min_free_gb=min_free_gb, max_jobs=max_jobs)
+                         batch_size=batch_size, min_free_gb=min_free_gb, executor=executor, partition=partition,
+                         gpus_per_task=gpus_per_task, cpus_per_task=cpus_per_task, time_limit=time_limit,
+                         array_parallelism=array_parallelism, sbatch=sbatch or None, max_jobs=max_jobs)
     view = SweepView(console, session.store.counts, len(session.plan.jobs), f"sweep {session.plan.name}")
     if resume:
         sync = session.sync
+        kept = f", {sync['kept']} still with Slurm tasks" if sync.get("kept") else ""
         console.print(f"[dim]resuming {session.out}: {sync['done']} of {sync['jobs']} jobs already finished, "
-                      f"{sync['new']} new, {sync['recovered']} adopted, {sync['requeued']} to run again[/dim]")
+                      f"{sync['new']} new, {sync['recovered']} adopted, {sync['requeued']} to run again{kept}[/dim]")
     summary = session.run(view.wait, on_event=view.on_event)
     click.echo(summary_line(session.plan.name, summary, session.out))  # one line, never wrapped: scripts grep it
     if session.report:

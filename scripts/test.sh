@@ -23,6 +23,6 @@ if command -v chromium >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && [ -f /etc/debi
 else
   echo "note: chromium not found and not installable here (needs root on Debian): the report render test is skipped"
 fi
-python -m pip install -q --disable-pip-version-check -e '.[test]'
+python -m pip install -q --disable-pip-version-check -e '.[test,cluster]'
 lint-imports
 python -m pytest "$@"

@@ -79,7 +79,8 @@ def _ranges_around(ranges: pd.DataFrame, t0: int, t1: int) -> pd.DataFrame:
     if hit.empty:
         return pd.DataFrame(columns=["kind", "track", "name", "start_ns", "end_ns"])
     s, e = start.loc[hit.index].clip(lower=t0), end.loc[hit.index].clip(upper=t1)
-    domain = hit["domain"].fillna("").astype(str) if "domain" in hit else ""
+    # object first: a categorical domain (nsys's default domain only: no categories) cannot take "" as a value
+    domain = hit["domain"].astype(object).fillna("").astype(str) if "domain" in hit else ""
     label = (domain + ":" + hit["name"].astype(str)).str.lstrip(":")
     track = "thread " + hit["tid"].astype(str) if "tid" in hit else "nvtx"
     return pd.DataFrame({"kind": "nvtx", "track": track, "name": label, "start_ns": s.astype("int64"),

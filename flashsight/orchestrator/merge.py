@@ -67,6 +67,7 @@ def jobs_frame(jobs: list[dict]) -> pd.DataFrame:
         "ncu_options": pd.Series([j["ncu"] for j in jobs], dtype="string"),
         "params_json": pd.Series([j["params"] for j in jobs], dtype="string"),
         "batch_id": pd.Series([j["batch_id"] for j in jobs], dtype="string"),
+        "task_id": pd.Series([j.get("task_id") for j in jobs], dtype="string"),  # the Slurm job id, on a cluster
         "job_dir": pd.Series([j["job_dir"] for j in jobs], dtype="string"),
     })
     params = _params_frame(jobs)

@@ -1,16 +1,19 @@
-"""The sweep loop: claim -> run (alone or batched) -> parse -> record, one worker per GPU, until nothing is left.
+"""The sweep: open the run directory, settle what a dead driver left, drive the pending jobs through an executor
+(executors/: local threads per GPU, or Slurm tasks), write the outputs.
 
 Run directory:
     sweep.db            the job state (state.py)          plan.toml   the plan as last given
     jobs/<job>/         one job: job.log, result.json, captures, its tables (its measured range's rows; alone,
                         the whole capture's in capture/), outcome.json
     batches/<id>/       one batched process: batch.json, job.log, the capture, the whole batch's tables
+    slurm/<task>/       submitit's files of each Slurm task (its pickles and logs), with --executor slurm
     jobs.parquet, <table>.parquet     the merged outputs (merge.py)
 
-Crash safety: a job is `running` in the store before its process starts and settled after it ends. A worker
-writes outcome.json (with the attempt's token) before recording it, so an orchestrator killed in between
-leaves an outcome that --resume adopts instead of running the job again; a job killed with the orchestrator
+Crash safety: a job is `running` in the store before its process starts and settled after it ends. Whoever ran
+it writes outcome.json (with the attempt's token) before the store records it, so a driver killed in between
+leaves an outcome that --resume adopts instead of running the job again; a job killed with the driver
 (PDEATHSIG and the process-group guard end its whole tree) is simply pending again, its attempt not counted.
+A Slurm task outlives its driver: its jobs stay `running` with the task's id, and the resumed driver adopts them.
 """
 
 from __future__ import annotations
@@ -20,22 +23,18 @@ import os
 import shutil
 import threading
 import time
-import traceback
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flashsight.errors import FlashsightError, InputError, ParamError
-from flashsight.orchestrator import batched, merge
+from flashsight.errors import InputError, ParamError
+from flashsight.orchestrator import merge
 from flashsight.host.files import atomic_path, write_json
 from flashsight.host.procs import tail
-from flashsight.orchestrator.job import JobOutcome, run_job
+from flashsight.orchestrator.job import JobOutcome
 from flashsight.orchestrator.plan import Plan
 from flashsight.orchestrator.state import Store
-from flashsight.orchestrator.targets import resolve_target
-from flashsight.profilers import ToolOptions, get_profiler
-from flashsight.schema.layout import (BATCHES_DIR, ENV_FILE, JOBS_DIR, LOG_FILE, OUTCOME_FILE, PLAN_FILE,
-                                      RESULT_FILE, STATE_FILE)
+from flashsight.profilers import get_profiler
+from flashsight.schema.layout import ENV_FILE, JOBS_DIR, LOG_FILE, OUTCOME_FILE, PLAN_FILE, RESULT_FILE, STATE_FILE
 MERGE_EVERY_S = 600  # merged tables are rebuilt at the end and at most this often while the sweep runs
 
 
@@ -45,6 +44,7 @@ class SweepOptions:
     mode: str | None = None  # None: the plan's
     batch_size: int | None = None
     min_free_gb: float | None = None
+    executor: object | None = None  # an executors.Executor; None: local, one worker per GPU of `gpus`
 
 
 @dataclass
@@ -69,8 +69,10 @@ def job_dir_of(spec) -> str:
 # ------------------------------------------------------------------------------------------------ set-up
 
 
-def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool = False) -> tuple[Store, Plan, dict]:
-    """Create or reopen the run directory, bring the store in line with the plan, settle interrupted jobs."""
+def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool = False,
+             executor=None) -> tuple[Store, Plan, dict]:
+    """Create or reopen the run directory, bring the store in line with the plan, settle interrupted jobs
+    (except those the executor settles itself: a Slurm task outlives its driver)."""
     from flashsight.orchestrator.plan import load_plan, stored_plan
 
     out = Path(out)
@@ -98,7 +100,10 @@ def open_run(out: Path, plan: Plan | None, *, resume: bool, retry_failed: bool =
     with atomic_path(out / PLAN_FILE) as tmp:
         tmp.write_text(plan.source)
     _write_env(out)
-    sync["recovered"], sync["requeued"] = recover(store, out)
+    sync["recovered"], sync["requeued"] = recover(store, out, keeps=executor.keeps if executor else None)
+    sync["kept"] = len(store.running())  # left to the executor: their tasks may still run
+    if executor is not None:
+        store.set_meta("executor", json.dumps(executor.describe()))
     if retry_failed:
         sync["retried"] = store.reset_failed()
     return store, plan, sync
@@ -112,24 +117,31 @@ def _write_env(out: Path) -> None:
     write_env_json(out, f"env.resume-{time.strftime('%Y%m%d-%H%M%S')}.json" if resumed else ENV_FILE)
 
 
-def recover(store: Store, run_dir: Path) -> tuple[int, int]:
-    """Jobs a dead orchestrator left `running`: adopt a finished outcome, or make them pending again."""
+def recover(store: Store, run_dir: Path, keeps=None) -> tuple[int, int]:
+    """Jobs a dead orchestrator left `running`: adopt a finished outcome, or make them pending again.
+    keeps(job) -> True: the executor settles that job itself (it is left running here)."""
     adopted = requeued = 0
     for job in store.running():
-        job_dir = run_dir / job["job_dir"]
-        outcome = _read_json(job_dir / OUTCOME_FILE)
-        if outcome and outcome.get("token") == job["token"]:
-            store.finish(job, outcome["status"], duration_s=outcome["duration_s"], error=outcome.get("error"),
-                         log_tail=outcome.get("log_tail"), tables=outcome.get("tables"))
-            adopted += 1
-        elif not get_profiler(job["tool"]).captures and (job_dir / RESULT_FILE).exists():
-            # The workload finished (result.json is the last thing it writes); only the bookkeeping was lost.
-            _settle(store, job, run_dir, JobOutcome(tool="none", status="succeeded", duration_s=0.0))
+        if keeps is not None and keeps(job):
+            continue
+        if adopt_finished(store, job, run_dir) is not None:
             adopted += 1
         else:
             store.requeue(job, solo=bool(job["solo"]), reason="the orchestrator stopped during this job")
             requeued += 1
     return adopted, requeued
+
+
+def adopt_finished(store: Store, job: dict, run_dir: Path) -> str | None:
+    """Record an attempt that ended without the store being told: its outcome.json (with this attempt's token),
+    or, without a profiler, the workload's result.json. Returns the job's new status; None: nothing to adopt."""
+    status = adopt_outcome(store, job, run_dir)
+    if status is not None:
+        return status
+    if not get_profiler(job["tool"]).captures and (run_dir / job["job_dir"] / RESULT_FILE).exists():
+        # The workload finished (result.json is the last thing it writes); only the bookkeeping was lost.
+        return settle(store, job, run_dir, JobOutcome(tool="none", status="succeeded", duration_s=0.0))
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ the loop
@@ -142,7 +154,11 @@ class Sweep:
         self.mode = options.mode or plan.mode
         self.batch_size = (options.batch_size or plan.batch_size) if self.mode == "batched" else 1
         self.min_free = (options.min_free_gb if options.min_free_gb is not None else plan.min_free_gb) * 2**30
-        self.gpus = options.gpus
+        if options.executor is None:
+            from flashsight.orchestrator.executors.local import LocalExecutor
+
+            options.executor = LocalExecutor(options.gpus)
+        self.executor = options.executor
         self.abort = threading.Event()
         self.stop_reason: str | None = None
         self.on_event = on_event or (lambda kind, job, detail: None)
@@ -152,12 +168,9 @@ class Sweep:
     # -- called by the CLI ------------------------------------------------------------------------------
 
     def run(self, wait) -> Summary:
-        """Start the workers and call wait(workers) in this thread (the progress display); then write outputs."""
+        """Start the executor and call wait(workers) in this thread (the progress display); then write outputs."""
         started = time.monotonic()
-        workers = [threading.Thread(target=self._worker, args=(gpu,), name=f"gpu{gpu}", daemon=True)
-                   for gpu in (self.gpus or [None])]
-        for worker in workers:
-            worker.start()
+        workers = self.executor.start(self)
         try:
             wait(workers)
         except KeyboardInterrupt:
@@ -184,33 +197,8 @@ class Sweep:
                 return merge.write_merged_tables(jobs, self.run_dir)
         return {}
 
-    # -- one worker per GPU -----------------------------------------------------------------------------
-
-    def _worker(self, gpu: str | None) -> None:
-        store = Store(self.run_dir / STATE_FILE)
-        name = f"gpu{gpu}" if gpu is not None else "w0"
-        env = {"PYTHONUNBUFFERED": "1"} | ({"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {})
-        try:
-            while not self.abort.is_set():
-                if not self._disk_ok():
-                    return
-                claimed = store.claim(name, self.batch_size)
-                if not claimed:
-                    if not store.running():
-                        return
-                    time.sleep(0.5)  # another worker's job may still fail and come back for a retry
-                    continue
-                try:
-                    self._run_claimed(store, claimed, env)
-                except Exception as exc:  # a bug or a parser failure must not end an overnight sweep
-                    for job in claimed:
-                        if store.is_current(job):  # not yet settled
-                            self._internal_error(store, job, exc, batched=len(claimed) > 1)
-                self.write_outputs(store, tables=time.monotonic() - self._last_merge > MERGE_EVERY_S)
-        finally:
-            store.close()
-
-    def _disk_ok(self) -> bool:
+    def disk_ok(self) -> bool:
+        """Checked before each job (local) or each submission (Slurm): stops the sweep when the disk is low."""
         free = shutil.disk_usage(self.run_dir).free
         if free >= self.min_free:
             return True
@@ -218,73 +206,30 @@ class Sweep:
                   "stopped before the next job; free some space and --resume")
         return False
 
-    def _run_claimed(self, store: Store, claimed: list[dict], env: dict) -> None:
-        targets = [resolve_target(job["workload"], json.loads(job["params"]),
-                                  json.loads(job["ncu"]).get("nvtx_include", ())) for job in claimed]
-        for job in claimed:
-            job_dir = self.run_dir / job["job_dir"]
-            job_dir.mkdir(parents=True, exist_ok=True)
-            (job_dir / OUTCOME_FILE).unlink(missing_ok=True)
-            self.on_event("started", job, None)
-        tool = claimed[0]["tool"]
-        profiler = get_profiler(tool)
-        options = ToolOptions.from_dict(json.loads(claimed[0]["ncu"]))
-        if len(claimed) > 1 and batched.can_batch(targets, profiler):
-            batch_id = uuid.uuid4().hex[:12]
-            store.set_batch([j["job_id"] for j in claimed], batch_id)
-            outcomes = batched.run_batch(claimed, targets, profiler, self.run_dir / BATCHES_DIR / batch_id,
-                                         self.run_dir, options=options, extra_env=env, abort=self.abort)
-            for done in outcomes:
-                if done.status == "succeeded":
-                    outcome = JobOutcome(tool=tool, status="succeeded", duration_s=done.duration_s,
-                                         tables=done.tables)
-                    self._record(store, done.job, outcome)
-                else:
-                    interrupted = done.status == "interrupted"
-                    store.requeue(done.job, solo=not interrupted, reason=done.error or done.status)
-                    self.on_event("interrupted" if interrupted else "fallback", done.job, done.error)
-            return
-        for job, target in zip(claimed, targets):  # alone (a batch that could not be one runs its jobs alone)
-            if self.abort.is_set():
-                store.requeue(job, solo=bool(job["solo"]), reason="the sweep was stopped")
-                continue
-            outcome = run_job(target, tool, self.run_dir / job["job_dir"], timeout_s=job["timeout_s"], options=options,
-                              extra_env=env, watch=lambda: "interrupted" if self.abort.is_set() else None)
-            if outcome.status == "interrupted":
-                store.requeue(job, solo=bool(job["solo"]), reason="the sweep was stopped")
-                self.on_event("interrupted", job, None)
-                continue
-            if outcome.status == "succeeded" and profiler.captures and target.measured_range is not None:
-                outcome.tables = batched.keep_measured_range(self.run_dir / job["job_dir"], outcome.tables,
-                                                             job["job_id"], target.measured_range)
-                problem = profiler.check(outcome.tables, self.run_dir / job["job_dir"])
-                if problem:
-                    outcome.status, outcome.error = "failed", problem
-            self._record(store, job, outcome)
-
-    def _record(self, store: Store, job: dict, outcome: JobOutcome) -> None:
-        status = _settle(store, job, self.run_dir, outcome)
-        self.on_event(status if status != "pending" else "retry", job, outcome.error)
-
-    def _internal_error(self, store: Store, job: dict, exc: Exception, batched: bool) -> None:
-        job_dir = self.run_dir / job["job_dir"]
-        job_dir.mkdir(parents=True, exist_ok=True)
-        with open(job_dir / LOG_FILE, "a") as log:
-            log.write("flashsight: internal error while running this job:\n" + traceback.format_exc())
-        message = str(exc) if isinstance(exc, FlashsightError) else f"internal error: {type(exc).__name__}: {exc}"
-        if batched:  # whatever broke around the batch, the job still gets its own run
-            store.requeue(job, solo=True, reason=message)
-            self.on_event("fallback", job, message)
-        else:
-            self._record(store, job, JobOutcome(tool=job["tool"], status="failed", duration_s=0.0, error=message))
+    def refresh_outputs(self, store: Store) -> None:
+        """After a job: jobs.parquet now, the merged tables at most every MERGE_EVERY_S."""
+        self.write_outputs(store, tables=time.monotonic() - self._last_merge > MERGE_EVERY_S)
 
 
-def _settle(store: Store, job: dict, run_dir: Path, outcome: JobOutcome) -> str:
-    """outcome.json first (with the attempt's token), then the store: a kill in between is adopted on resume."""
+def adopt_outcome(store: Store, job: dict, run_dir: Path) -> str | None:
+    """Record the attempt's outcome.json if it is there (with this attempt's token). Returns the job's new status;
+    None: no outcome of this attempt yet."""
+    outcome = _read_json(run_dir / job["job_dir"] / OUTCOME_FILE)
+    if not outcome or outcome.get("token") != job["token"]:
+        return None
+    if outcome.get("batch_id"):  # a Slurm task's batch (the local executor tells the store itself)
+        store.set_batch([job["job_id"]], outcome["batch_id"])
+    return store.finish(job, outcome["status"], duration_s=outcome["duration_s"], error=outcome.get("error"),
+                        log_tail=outcome.get("log_tail"), tables=outcome.get("tables"))
+
+
+def settle(store, job: dict, run_dir: Path, outcome: JobOutcome) -> str:
+    """outcome.json first (with the attempt's token), then the store: a kill in between is adopted on resume.
+    On a Slurm node `store` is the task's book (slurm_task.TaskBook): the outcome file is all it writes."""
     job_dir = run_dir / job["job_dir"]
     log_tail = tail(job_dir / LOG_FILE, 20) if outcome.status != "succeeded" else None
     record = {"token": job["token"], "status": outcome.status, "duration_s": outcome.duration_s,
-              "error": outcome.error, "log_tail": log_tail, "tables": outcome.tables}
+              "error": outcome.error, "log_tail": log_tail, "tables": outcome.tables, "batch_id": job.get("batch_id")}
     if outcome.status != "succeeded" and (job_dir / RESULT_FILE).exists():
         # A result.json in a job directory always belongs to its latest attempt (recover relies on it).
         os.replace(job_dir / RESULT_FILE, job_dir / f"result.attempt{job['attempts'] + 1}.json")

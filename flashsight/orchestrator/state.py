@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     solo INTEGER NOT NULL DEFAULT 0,          -- 1: failed inside a batch, runs in its own process from now on
     token TEXT,                               -- the current attempt's id
     batch_id TEXT,
+    task_id TEXT,                             -- the current attempt's task on a cluster (a Slurm job id), if any
     worker TEXT,
     job_dir TEXT NOT NULL,                    -- relative to the run directory
     started_at TEXT,
@@ -72,14 +73,16 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a committed job survives a power cut, not just a crash
         self.db.executescript(_SCHEMA)
-        self._add_config_ids()
+        self._add_columns()
 
-    def _add_config_ids(self) -> None:
-        """A store written by flashsight 0.1 has no config_id column: add it and fill it from workload + params."""
+    def _add_columns(self) -> None:
+        """A store written by flashsight 0.1 has no config_id (filled from workload + params) nor task_id column."""
         columns = {r["name"] for r in self.db.execute("PRAGMA table_info(jobs)")}
         with self.transaction() as db:
             if "config_id" not in columns:
                 db.execute("ALTER TABLE jobs ADD COLUMN config_id TEXT")
+            if "task_id" not in columns:
+                db.execute("ALTER TABLE jobs ADD COLUMN task_id TEXT")
             rows = db.execute("SELECT job_id, workload, params FROM jobs WHERE config_id IS NULL").fetchall()
             db.executemany("UPDATE jobs SET config_id = ? WHERE job_id = ?",
                            [(config_id(r["workload"], json.loads(r["params"])), r["job_id"]) for r in rows])
@@ -103,6 +106,10 @@ class Store:
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row["value"] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def sync_plan(self, plan, job_dir_of) -> dict:
         """Add the plan's new jobs, keep finished ones, set aside jobs the plan no longer has. Returns counts."""
@@ -144,15 +151,27 @@ class Store:
             for row in rows:
                 token = f"{worker}-{time.time_ns()}"
                 db.execute("UPDATE jobs SET status = 'running', token = ?, worker = ?, started_at = ?, "
-                           "batch_id = NULL WHERE job_id = ?", (token, worker, started, row["job_id"]))
+                           "batch_id = NULL, task_id = NULL WHERE job_id = ?", (token, worker, started, row["job_id"]))
                 db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (?, ?, 'claimed', ?)",
                            (started, row["job_id"], worker))
-                claimed.append(dict(row) | {"status": "running", "token": token, "started_at": started})
+                claimed.append(dict(row) | {"status": "running", "token": token, "started_at": started,
+                                            "batch_id": None, "task_id": None})
             return claimed
 
     def set_batch(self, job_ids: list[str], batch_id: str) -> None:
         with self.transaction() as db:
             db.executemany("UPDATE jobs SET batch_id = ? WHERE job_id = ?", [(batch_id, j) for j in job_ids])
+
+    def set_task(self, jobs: list[dict], task_id: str, event: bool = True) -> None:
+        """The cluster task that runs these claimed jobs (each attempt's id is also kept as a `submitted` event)."""
+        with self.transaction() as db:
+            for job in jobs:
+                db.execute("UPDATE jobs SET task_id = ? WHERE job_id = ? AND status = 'running' AND token IS ?",
+                           (task_id, job["job_id"], job["token"]))
+                if event:
+                    db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (?, ?, 'submitted', ?)",
+                               (now_iso(), job["job_id"], task_id))
+                job["task_id"] = task_id
 
     # ------------------------------------------------------------------------------------------ outcomes
 
@@ -176,14 +195,15 @@ class Store:
                        (now_iso(), job["job_id"], status, f"{detail}: {error}" if error else detail))
         return final
 
-    def requeue(self, job: dict, *, solo: bool, reason: str) -> None:
-        """Back to pending without counting an attempt (an interrupted run, or a batch that went wrong)."""
+    def requeue(self, job: dict, *, solo: bool, reason: str, kind: str | None = None) -> None:
+        """Back to pending without counting an attempt (an interrupted run, or a batch that went wrong).
+        kind: the event's kind (default: fallback when solo, else interrupted; the Slurm executor says `lost`)."""
         with self.transaction() as db:
             db.execute("UPDATE jobs SET status = 'pending', token = NULL, solo = MAX(solo, ?) "
                        "WHERE job_id = ? AND status = 'running' AND token IS ?",
                        (int(solo), job["job_id"], job["token"]))
             db.execute("INSERT INTO events (at, job_id, kind, detail) VALUES (?, ?, ?, ?)",
-                       (now_iso(), job["job_id"], "fallback" if solo else "interrupted", reason))
+                       (now_iso(), job["job_id"], kind or ("fallback" if solo else "interrupted"), reason))
 
     def is_current(self, job: dict) -> bool:
         """Whether job (as claimed) is still running under that claim, i.e. not yet settled."""
@@ -203,6 +223,10 @@ class Store:
     def jobs(self, in_plan_only: bool = True) -> list[dict]:
         where = "WHERE in_plan = 1" if in_plan_only else ""
         return [dict(r) for r in self.db.execute(f"SELECT * FROM jobs {where} ORDER BY seq")]
+
+    def count_events(self, job_id: str, kind: str) -> int:
+        query = "SELECT COUNT(*) FROM events WHERE job_id = ? AND kind = ?"
+        return self.db.execute(query, (job_id, kind)).fetchone()[0]
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATUSES, 0)

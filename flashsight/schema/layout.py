@@ -6,6 +6,7 @@ Run directory (sweep):
     jobs.parquet            one row per job;  <table>.parquet: each canonical table merged over all jobs
     jobs/<job>/             one job (below)
     batches/<id>/           one batched process: batch.json, job.log, the capture, the whole batch's tables
+    slurm/<task>/           --executor slurm: submitit's files of one Slurm task (pickles, <task>_0_log.out)
     report/                 report.md, report.html and their figures
 Job directory (also what `flashsight profile` writes):
     job.log  job.json  result.json  outcome.json  conditions.json  profile.{nsys-rep,qdstrm,sqlite,ncu-rep}
@@ -19,6 +20,7 @@ ENV_FILE = "env.json"
 JOBS_TABLE = "jobs"
 JOBS_DIR = "jobs"
 BATCHES_DIR = "batches"
+SLURM_DIR = "slurm"
 REPORT_DIR = "report"
 
 LOG_FILE = "job.log"

@@ -188,7 +188,8 @@ def test_retry_failed_runs_failed_jobs_again(tmp_path, mark):
 
 
 def test_an_internal_error_never_ends_the_sweep(tmp_path, mark, monkeypatch):
-    from flashsight.orchestrator import batched, runner
+    from flashsight.orchestrator import batched
+    from flashsight.orchestrator.executors import local
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -209,8 +210,8 @@ def test_an_internal_error_never_ends_the_sweep(tmp_path, mark, monkeypatch):
             raise RuntimeError("boom")
         return real_run_job(*args, **kwargs)
 
-    real_run_job = runner.run_job
-    monkeypatch.setattr(runner, "run_job", first_broken)
+    real_run_job = local.run_job
+    monkeypatch.setattr(local, "run_job", first_broken)
     result = sweep(plan, "--out", tmp_path / "run2", "--mode", "process")
     assert result.exit_code == 1
     jobs = jobs_table(tmp_path / "run2")

@@ -14,7 +14,7 @@ import pytest
 
 import flashsight
 from tests.outputs.report_checks import check_html, check_markdown
-from tests.sweep_support import FAULT, ROOT
+from tests.orchestrator.sweep_support import FAULT, ROOT
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CPU_NVTX = DATA / "nsys" / "cpu_nvtx.py"

@@ -9,7 +9,7 @@ import pytest
 import flashsight
 from tests.outputs.report_checks import check_html, check_markdown
 from tests.outputs.run_fixtures import DATA, ncu_only_run, nsys_only_run
-from tests.test_sweep_outputs import _ncu_raw_kernels
+from tests.orchestrator.test_sweep_outputs import _ncu_raw_kernels
 
 
 @pytest.fixture(scope="module")
