@@ -543,16 +543,6 @@ def cli_params(workload: str, given: dict[str, str]) -> dict:
     return decode_params(given) if is_external(workload) else dict(given)
 
 
-def _require_gpu_stack(workload: str) -> None:
-    """Built-in workloads run torch (and FlashInfer) in this process: one line when they are not installed."""
-    import importlib.util
-
-    missing = [m for m in ("torch",) if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ToolError(f"{workload}: needs {' and '.join(missing)}, which is not installed here: install the GPU "
-                        "extra on a GPU machine (pip install 'flashsight[gpu]')")
-
-
 def run_workload(workload: str, given: dict, out: Path | None = None, *, warmup: int = 10,
                  iters: int | None = None) -> tuple[dict | None, Path]:
     """Run a workload once without a profiler: (its result record, the job directory).
@@ -568,7 +558,6 @@ def run_workload(workload: str, given: dict, out: Path | None = None, *, warmup:
         return _run_external(workload, given, out)
     target = get_workload(workload)
     target.resolve(given)  # bad parameters fail before any output directory exists
-    _require_gpu_stack(workload)
     out = out or default_out("run", workload)
     try:
         result = run_builtin(target, given, job_dir=out, warmup=warmup, iters=iters)

@@ -7,7 +7,7 @@ import stat
 
 import pandas as pd
 
-from flashsight.host.files import foreign_entries, replace_table_dir, staging_dir, write_json, write_table
+from flashsight.host.files import atomic_path, foreign_entries, replace_table_dir, staging_dir, write_json
 
 
 def _mode(path) -> int:
@@ -19,11 +19,12 @@ def test_written_files_and_folders_follow_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
         json_file = write_json({"a": 1}, tmp_path / "x.json")
-        table = write_table(pd.DataFrame({"a": [1]}), tmp_path, "t", "parquet")
+        with atomic_path(tmp_path / "t.parquet") as tmp:
+            pd.DataFrame({"a": [1]}).to_parquet(tmp)
         staged = staging_dir(tmp_path / "T")
     finally:
         os.umask(old)
-    assert _mode(json_file) == _mode(table) == 0o640 and _mode(staged) == 0o750
+    assert _mode(json_file) == _mode(tmp_path / "t.parquet") == 0o640 and _mode(staged) == 0o750
 
 
 def test_replacing_a_table_folder_leaves_none_of_the_old_tables(tmp_path):
