@@ -26,16 +26,21 @@ def _numbers(record: dict, prefix: str = "", depth: int = 0):
             yield from _numbers(value, f"{name}.", depth + 1)
 
 
-def user_metrics(results: pd.DataFrame) -> pd.DataFrame:
-    """config_id, job_id, tool, metric, value: every numeric field of each record but the echoed params."""
-    rows = []
+def _records(results: pd.DataFrame):
+    """(row, its result.json as a dict) for every row whose result_json is a JSON object."""
     for row in results.to_dict("records"):
         try:
             record = json.loads(row.get("result_json") or "{}")
         except ValueError:
             continue
-        if not isinstance(record, dict):
-            continue
+        if isinstance(record, dict):
+            yield row, record
+
+
+def user_metrics(results: pd.DataFrame) -> pd.DataFrame:
+    """config_id, job_id, tool, metric, value: every numeric field of each record but the echoed params."""
+    rows = []
+    for row, record in _records(results):
         record = {k: v for k, v in record.items() if k != "params"}
         rows += [{"config_id": row["config_id"], "job_id": row["job_id"], "tool": row.get("tool"), "metric": name,
                   "value": value} for name, value in _numbers(record)]
@@ -45,11 +50,7 @@ def user_metrics(results: pd.DataFrame) -> pd.DataFrame:
 def jit_latencies(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (JIT job, kernel family): cold_s, disk_hit_s, memory_hit_s as the JIT probe measured them."""
     rows = []
-    for row in results.to_dict("records"):
-        try:
-            record = json.loads(row.get("result_json") or "{}")
-        except ValueError:
-            continue
+    for row, record in _records(results):
         for family, r in (record.get("families") or {}).items():
             if isinstance(r, dict):
                 rows.append({"config_id": row["config_id"], "job_id": row["job_id"], "family": family,

@@ -4,28 +4,12 @@ reporting a plain success. Skipped where nsys is absent, a failure under CI=true
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 from click.testing import CliRunner
 
 from flashsight.cli import main
-from flashsight.profilers import tools
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-@pytest.fixture(scope="module")
-def nsys():
-    tools.clear_cache()
-    tool = tools.find_nsys()
-    if tool is None:
-        if IN_CI:
-            pytest.fail("CI=true but nsys is not installed: run .ci/install-nsys.sh")
-        pytest.skip("nsys not installed (CI installs it)")
-    return tool
-
 
 @pytest.mark.parametrize("name", ["bad.nsys-rep", "bad.qdstrm"])
 def test_a_failed_conversion_leaves_nothing_beside_the_input(nsys, tmp_path, name):
