@@ -1,0 +1,180 @@
+"""Query results of an SQLite file as columns, a chunk of rows at a time.
+
+The fast path is ADBC's SQLite driver (C, columnar; about 3x faster than sqlite3's row tuples, which made two
+thirds of an nsys ingest). Without it, or from the row where a value stops fitting the type the driver inferred
+(text in an integer column of a damaged export), rows come through sqlite3 and are converted column by column.
+Either way a chunk is a `Chunk`: integer columns as int64 values plus a validity mask, where a value that is
+not an integer (text, a blob, a fraction) counts as missing and is counted in `Chunk.bad`; text columns as
+Arrow strings, a blob decoded as UTF-8 with replacement characters. Queries here are table scans with no
+ORDER BY, so their row order is the table's and a query restarted at an OFFSET continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flashsight.errors import InputError
+
+BATCH_ROWS = 65_536
+
+
+@dataclass
+class Chunk:
+    """One chunk of a query's rows: ints(name) -> (int64 values, valid mask); texts(name) -> pa.StringArray."""
+
+    columns: dict[str, pa.Array]
+    num_rows: int
+    bad: dict[str, int] = field(default_factory=dict)  # column -> values that were not integers
+
+    def ints(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        arr = self.columns[name]
+        if pa.types.is_integer(arr.type) or pa.types.is_null(arr.type):
+            valid = _valid(arr)
+            values = pc.fill_null(arr, 0).to_numpy(zero_copy_only=False) if arr.null_count else \
+                arr.to_numpy(zero_copy_only=False)
+            return values.astype(np.int64, copy=False), valid
+        values, valid, bad = _coerce_ints(arr.to_pylist())
+        if bad:
+            self.bad[name] = self.bad.get(name, 0) + bad
+        return values, valid
+
+    def texts(self, name: str) -> pa.Array:
+        arr = self.columns[name]
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            return arr
+        return pa.array([_as_text(v) for v in arr.to_pylist()], type=pa.string())
+
+
+def _valid(arr: pa.Array) -> np.ndarray:
+    if arr.null_count == 0:
+        return np.ones(len(arr), dtype=bool)
+    return arr.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _coerce_ints(values: list) -> tuple[np.ndarray, np.ndarray, int]:
+    out = np.zeros(len(values), dtype=np.int64)
+    valid = np.zeros(len(values), dtype=bool)
+    bad = 0
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            v = int(v)
+        if isinstance(v, int) and -(1 << 63) <= v < (1 << 63):
+            out[i], valid[i] = v, True
+        elif isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+            out[i], valid[i] = int(v), True
+        else:
+            bad += 1
+    return out, valid, bad
+
+
+def _as_text(v) -> str | None:
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).decode("utf-8", errors="replace")
+    return str(v)
+
+
+class SqliteColumns:
+    """Chunked, columnar reads of one SQLite file (read-only)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection | None = None, batch_rows: int = BATCH_ROWS):
+        self.path = Path(path)
+        self.batch_rows = batch_rows
+        self._conn = conn  # the sqlite3 connection the tolerant path uses (opened on demand otherwise)
+        self._adbc = None
+        self._adbc_failed = False
+
+    def chunks(self, sql: str, text_columns: tuple[str, ...] = ()) -> Iterator[Chunk]:
+        """Every row of `sql` in chunks. text_columns are read as text; every other column as integers."""
+        done = 0
+        if not self._adbc_failed:
+            try:
+                for chunk in self._adbc_chunks(sql):
+                    done += chunk.num_rows
+                    yield chunk
+                return
+            except _AdbcUnavailable:
+                self._adbc_failed = True
+            except Exception:  # noqa: BLE001  a value the driver's inferred type cannot hold: go on with sqlite3
+                pass
+        yield from self._sqlite_chunks(sql, text_columns, offset=done)
+
+    # --- ADBC ----------------------------------------------------------------------------------------------
+
+    def _adbc_cursor(self):
+        if self._adbc is None:
+            try:
+                import adbc_driver_sqlite.dbapi as dbapi
+            except ImportError:
+                raise _AdbcUnavailable() from None
+            try:
+                self._adbc = dbapi.connect(f"file:{self.path.resolve()}?mode=ro")
+            except Exception:  # noqa: BLE001
+                raise _AdbcUnavailable() from None
+        cursor = self._adbc.cursor()
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(self.batch_rows)})
+        return cursor
+
+    def _adbc_chunks(self, sql: str) -> Iterator[Chunk]:
+        cursor = self._adbc_cursor()
+        try:
+            cursor.execute(sql)
+            reader = cursor.fetch_record_batch()
+            for batch in reader:
+                if batch.num_rows:
+                    yield Chunk(dict(zip(batch.schema.names, batch.columns)), batch.num_rows)
+        finally:
+            cursor.close()
+
+    # --- sqlite3 -------------------------------------------------------------------------------------------
+
+    def _sqlite_chunks(self, sql: str, text_columns, offset: int = 0) -> Iterator[Chunk]:
+        conn = self._conn or self._open_sqlite()
+        query = f"SELECT * FROM ({sql}) LIMIT -1 OFFSET {offset}" if offset else sql
+        try:
+            cursor = conn.execute(query)
+            names = [d[0] for d in cursor.description]
+            while rows := cursor.fetchmany(self.batch_rows):
+                columns, bad = {}, {}
+                for name, values in zip(names, zip(*rows)):
+                    if name in text_columns:
+                        columns[name] = pa.array([_as_text(v) for v in values], type=pa.string())
+                        continue
+                    try:
+                        columns[name] = pa.array(values, type=pa.int64())
+                    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                        ints, valid, n_bad = _coerce_ints(list(values))
+                        columns[name] = pa.array(ints, mask=~valid)
+                        bad[name] = n_bad
+                yield Chunk(columns, len(rows), bad)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{self.path}: corrupt or truncated nsys export ({exc})") from None
+
+    def _open_sqlite(self) -> sqlite3.Connection:
+        try:
+            self._conn = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{self.path}: corrupt or truncated SQLite file ({exc})") from None
+        return self._conn
+
+    def close(self) -> None:
+        if self._adbc is not None:
+            try:
+                self._adbc.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._adbc = None
+
+
+class _AdbcUnavailable(Exception):
+    pass
