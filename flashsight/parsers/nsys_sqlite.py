@@ -146,7 +146,8 @@ def _ingest(path: Path, sink) -> str:
         ranges = _read_ranges(export, cols, strings)
         calls = _stream_api(export, cols, strings, ranges, sink)
         _stream_ops(export, cols, strings, ranges, calls, sink)
-        sink.add("nvtx_ranges", _ranges_table(ranges, strings))
+        for part in _ranges_tables(ranges, strings):
+            sink.add("nvtx_ranges", part)
         sink.add("devices", pa.Table.from_pandas(_devices_table(export), preserve_index=False))
     finally:
         cols.close()
@@ -343,6 +344,19 @@ def _categorical(labels: list, codes: np.ndarray) -> pa.DictionaryArray:
                                           pa.array(labels, type=pa.string()))
 
 
+def _lookup(mapping: dict[int, int], values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """mapping[value] per element (an enum id -> a label code), -1 for unknown or missing values."""
+    out = np.full(len(values), -1, dtype=np.int32)
+    if not mapping:
+        return out
+    keys = np.array(sorted(mapping), dtype=np.int64)
+    codes = np.array([mapping[k] for k in keys.tolist()], dtype=np.int32)
+    pos = np.clip(np.searchsorted(keys, values), 0, len(keys) - 1)
+    hit = valid & (keys[pos] == values)
+    out[hit] = codes[pos[hit]]
+    return out
+
+
 def _ints(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     values = np.asarray(values, dtype=np.int64)
     if valid is None or valid.all():
@@ -368,6 +382,8 @@ def _check_times(table: str, chunk: Chunk, path: Path, end_may_be_null: bool = F
 
 @dataclass
 class Ranges:
+    """The NVTX ranges as compact arrays, in start order (sparse columns as positions + values)."""
+
     n: int
     range_id: np.ndarray
     start: np.ndarray
@@ -376,29 +392,31 @@ class Ranges:
     gtid: np.ndarray
     pushpop: np.ndarray
     crossed: np.ndarray  # ended on another thread: no part in the projection or the trees
-    end_gtid: np.ndarray
-    text: np.ndarray  # string codes (-1 = none)
-    domain: np.ndarray  # codes into domain_names (-1 = default domain)
+    text: np.ndarray  # string codes (int32, -1 = none)
+    domain: np.ndarray  # codes into domain_names (int32, -1 = default domain)
     domain_names: list
-    domain_id: np.ndarray
+    domain_id: np.ndarray  # int32, -1 where NULL (domain_id_ok)
     domain_id_ok: np.ndarray
-    category: np.ndarray
-    category_ok: np.ndarray
+    sparse: dict  # end_gtid, category: (positions, values)
     # trees and labels
-    parent: np.ndarray = None  # all same-thread ranges (projection tree), -1 for roots and crossed
-    depth: np.ndarray = None  # -1 for crossed
-    forest: proj.Forest | None = None
-    elig: np.ndarray = None  # indices of same-thread ranges
-    pp: np.ndarray = None  # indices of same-thread push/pop ranges
-    pp_parent: np.ndarray = None  # into pp
-    pp_path_codes: np.ndarray = None  # per pp range: code into path_names
-    path_names: list = None
-    # projection accumulators (per range)
-    gpu_start: np.ndarray = None
-    gpu_end: np.ndarray = None
-    op_count: np.ndarray = None
+    forest: proj.Forest | None = None  # over elig
+    elig: np.ndarray | None = None  # indices of same-thread ranges (None: all of them)
+    pp: np.ndarray | None = None  # indices of same-thread push/pop ranges
+    pp_path_codes: np.ndarray | None = None  # per pp range: code into path_names
+    path_names: list | None = None
     elig_index: proj.RangeIndex | None = None
     pp_index: proj.RangeIndex | None = None
+    # projection results (per elig range)
+    gpu_start: np.ndarray | None = None
+    gpu_end: np.ndarray | None = None
+    op_count: np.ndarray | None = None
+
+    @property
+    def n_elig(self) -> int:
+        return self.n if self.elig is None else len(self.elig)
+
+    def elig_full(self) -> np.ndarray:
+        return np.arange(self.n) if self.elig is None else self.elig
 
 
 def _read_ranges(export: Export, cols: SqliteColumns, strings: _Strings) -> Ranges:
@@ -411,8 +429,9 @@ def _read_ranges(export: Export, cols: SqliteColumns, strings: _Strings) -> Rang
            f'{opt("textId")} AS text_id, text, globalTid AS global_tid, {opt("endGlobalTid")} AS end_global_tid, '
            f'{opt("domainId")} AS domain_id, {opt("category")} AS category '
            f"FROM NVTX_EVENTS WHERE eventType IN ({types})")
-    parts: dict[str, list] = {k: [] for k in ("rid", "s", "e", "eok", "et", "txt", "g", "eg", "egok", "d", "dok",
-                                              "c", "cok")}
+    parts: dict[str, list] = {k: [] for k in ("rid", "s", "e", "eok", "pp", "txt", "g", "cross", "d", "dok")}
+    sparse: dict[str, tuple[list, list]] = {"end_gtid": ([], []), "category": ([], [])}
+    offset = 0
     for chunk in cols.chunks(sql, text_columns=("text",)):
         start, end, e_ok = _check_times("NVTX_EVENTS", chunk, export.path, end_may_be_null=True)
         rid, _ = chunk.ints("range_id")
@@ -422,35 +441,48 @@ def _read_ranges(export: Export, cols: SqliteColumns, strings: _Strings) -> Rang
         code = np.where(code >= 0, code, inline)  # registered string, else the inline text
         et, _ = chunk.ints("event_type")
         g, g_ok = chunk.ints("global_tid")
-        eg, eg_ok = chunk.ints("end_global_tid")
         d, d_ok = chunk.ints("domain_id")
-        c, c_ok = chunk.ints("category")
-        for key, val in (("rid", rid), ("s", start), ("e", end), ("eok", e_ok), ("et", et.astype(np.int16)),
-                         ("txt", code), ("g", np.where(g_ok, g, 0)), ("eg", eg), ("egok", eg_ok), ("d", d),
-                         ("dok", d_ok), ("c", c), ("cok", c_ok)):
+        for name, col in (("end_gtid", "end_global_tid"), ("category", "category")):
+            v, ok = chunk.ints(col)
+            where = np.flatnonzero(ok)
+            sparse[name][0].append(where + offset)
+            sparse[name][1].append(v[where])
+        _, eg_ok = chunk.ints("end_global_tid")
+        for key, val in (("rid", rid), ("s", start), ("e", np.where(e_ok, end, 0)), ("eok", e_ok),
+                         ("pp", np.isin(et, _PUSHPOP_TYPES)), ("txt", code.astype(np.int32)),
+                         ("g", np.where(g_ok, g, 0)), ("cross", eg_ok), ("d", np.where(d_ok, d, -1).astype(np.int32)),
+                         ("dok", d_ok)):
             parts[key].append(val)
-    if not parts["s"]:
+        offset += chunk.num_rows
+    if not offset:
         return _no_ranges()
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
-    parts.clear()
-    order = np.argsort(cat["s"], kind="stable")  # by start, as nsys's traces list them
-    if (order == np.arange(len(order))).all():
-        order = None
-    if order is not None:
-        cat = {k: v[order] for k, v in cat.items()}
+    cat = {}
+    for k in list(parts):
+        cat[k] = np.concatenate(parts.pop(k))
+    sp = {k: (np.concatenate(p) if p else np.zeros(0, np.int64), np.concatenate(v) if v else np.zeros(0, np.int64))
+          for k, (p, v) in sparse.items()}
+    start = cat["s"]
+    if len(start) > 1 and not (start[1:] >= start[:-1]).all():  # by start, as nsys's traces list them
+        order = np.argsort(start, kind="stable")
+        for k in cat:
+            cat[k] = cat[k][order]
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        sp = {k: (rank[p], v) for k, (p, v) in sp.items()}
+        del order, rank
     n = len(cat["s"])
     # Unclosed ranges end at the last NVTX timestamp: of range events in newer nsys, of all events in 2022.x.
     scope = "" if version_tuple(export.version) < (2023,) else f"WHERE eventType IN ({types})"
     row = _query(export, f'SELECT max(max(start), max("end")) FROM NVTX_EVENTS {scope}').fetchone()
     max_ts = row[0] if row and isinstance(row[0], int) else 0
-    unclosed = ~cat["eok"]
-    end = np.where(unclosed, max_ts, cat["e"])
+    unclosed = ~cat.pop("eok")
+    end = cat.pop("e")
+    end[unclosed] = max_ts
     domain, domain_names = _domains(export, cols, strings, cat["d"], cat["dok"], cat["g"])
     r = Ranges(
         n=n, range_id=cat["rid"], start=cat["s"], end=end, unclosed=unclosed, gtid=cat["g"],
-        pushpop=np.isin(cat["et"], _PUSHPOP_TYPES), crossed=cat["egok"], end_gtid=cat["eg"], text=cat["txt"],
-        domain=domain, domain_names=domain_names, domain_id=cat["d"], domain_id_ok=cat["dok"],
-        category=cat["c"], category_ok=cat["cok"],
+        pushpop=cat["pp"], crossed=cat["cross"], text=cat["txt"], domain=domain, domain_names=domain_names,
+        domain_id=cat["d"], domain_id_ok=cat["dok"], sparse=sp,
     )
     _trees(r, strings)
     return r
@@ -459,11 +491,11 @@ def _read_ranges(export: Export, cols: SqliteColumns, strings: _Strings) -> Rang
 def _no_ranges() -> Ranges:
     z = np.zeros(0, dtype=np.int64)
     b = np.zeros(0, dtype=bool)
-    r = Ranges(0, z, z, z, b, z, b, b, z, z.astype(np.int32), z.astype(np.int32), [], z, b, z, b)
-    r.parent, r.depth, r.elig, r.pp, r.pp_parent = z, z, z, z, z
-    r.pp_path_codes, r.path_names = z, []
-    r.gpu_start, r.gpu_end, r.op_count = z, z, z
+    i = np.zeros(0, dtype=np.int32)
+    r = Ranges(0, z, z, z, b, z, b, b, i, i, [], i, b, {"end_gtid": (z, z), "category": (z, z)})
     r.forest = proj.range_forest(z, z, z)
+    r.pp, r.pp_path_codes, r.path_names = z, z, []
+    r.gpu_start, r.gpu_end, r.op_count = z, z, z
     return r
 
 
@@ -487,7 +519,7 @@ def _domains(export, cols, strings, domain_id, domain_ok, gtid):
             if not d_ok[k]:
                 continue
             name = strings.values[reg[k]] if reg[k] >= 0 else texts[k]
-            rows.append((int(s[k]), int(d[k]), int(g[k]) >> _PID_SHIFT, name))
+            rows.append((int(s[k]), int(d[k]), (int(g[k]) >> _PID_SHIFT) & 0xFFFFFF, name))
     first: dict[tuple[int, int], str] = {}
     for _, d, pid_key, name in sorted(rows, key=lambda x: x[0]):
         first.setdefault((d, pid_key), name)
@@ -495,10 +527,10 @@ def _domains(export, cols, strings, domain_id, domain_ok, gtid):
     code_of = {v: i for i, v in enumerate(names)}
     out = np.full(len(domain_id), -1, dtype=np.int32)
     if first:
-        pid_key = gtid >> _PID_SHIFT
-        pairs = pd.DataFrame({"d": np.where(domain_ok, domain_id, -1), "p": pid_key})
-        keys, uniq = pd.MultiIndex.from_frame(pairs).factorize()
-        per_uniq = np.array([code_of.get(first.get((int(d), int(p))), -1) for d, p in uniq], dtype=np.int32)
+        pair = np.where(domain_ok, domain_id, -1).astype(np.int64) * (1 << 24) + ((gtid >> _PID_SHIFT) & 0xFFFFFF)
+        keys, uniq = pd.factorize(pair)
+        per_uniq = np.array([code_of.get(first.get((int(u) >> 24, int(u) & 0xFFFFFF)), -1) for u in uniq.tolist()],
+                            dtype=np.int32)
         out = per_uniq[keys]
     return out, names
 
@@ -521,32 +553,24 @@ def _labels(r: Ranges, strings: _Strings, idx: np.ndarray) -> tuple[np.ndarray, 
 def _trees(r: Ranges, strings: _Strings) -> None:
     """nsys's tree (nvtx_gpu_proj_trace: every same-thread range, both styles, all domains), and the push/pop
     tree of nvtx_path."""
-    n = r.n
-    elig = np.flatnonzero(~r.crossed)
-    forest = proj.range_forest(r.gtid[elig], r.start[elig], r.end[elig])
-    r.forest = forest
-    r.elig = elig
-    r.parent = np.full(n, -1, dtype=np.int64)
-    r.depth = np.full(n, -1, dtype=np.int64)
-    r.parent[elig] = np.where(forest.parent >= 0, elig[np.maximum(forest.parent, 0)], -1)
-    r.depth[elig] = forest.depth
-    r.elig_index = proj.RangeIndex(r.gtid[elig], r.start[elig], r.end[elig], forest.parent, forest.laminar)
-    pp = np.flatnonzero(r.pushpop & ~r.crossed)
-    r.pp = pp
-    if len(pp) == len(elig):  # no same-thread start/end ranges: the push/pop tree is the one above
-        pp_parent, pp_depth = forest.parent, forest.depth
+    sub = lambda a, i: a if i is None else a[i]  # noqa: E731
+    r.elig = None if not r.crossed.any() else np.flatnonzero(~r.crossed).astype(np.int32)
+    r.forest = proj.range_forest(sub(r.gtid, r.elig), sub(r.start, r.elig), sub(r.end, r.elig))
+    r.elig_index = proj.RangeIndex(r.gtid, r.start, r.end, r.forest.parent, r.forest.laminar, idx=r.elig)
+    pp_mask = r.pushpop & ~r.crossed
+    r.pp = None if pp_mask.all() else np.flatnonzero(pp_mask).astype(np.int32)
+    if r.pp is None or (r.elig is not None and len(r.pp) == len(r.elig)):
+        pp_parent, pp_depth = r.forest.parent, r.forest.depth  # no same-thread start/end ranges: the same tree
     else:
-        pp_parent, pp_depth = proj.range_tree(r.gtid[pp], r.start[pp], r.end[pp])
-    r.pp_parent = pp_parent
-    label_codes, labels = _labels(r, strings, pp)
+        pp_parent, pp_depth = proj.range_tree(r.gtid[r.pp], r.start[r.pp], r.end[r.pp])
+    pp_all = np.arange(r.n, dtype=np.int32) if r.pp is None else r.pp
+    label_codes, labels = _labels(r, strings, pp_all)
     paths = proj.paths(pd.Categorical.from_codes(label_codes, categories=pd.Index(labels, dtype=object))
                        if labels else pd.Categorical([]), pp_parent, pp_depth)
-    r.pp_path_codes = np.asarray(paths.codes, dtype=np.int64)
+    r.pp_path_codes = np.asarray(paths.codes, dtype=np.int32)
     r.path_names = list(paths.categories)
-    r.pp_index = proj.RangeIndex(r.gtid[pp], r.start[pp], r.end[pp], pp_parent)
-    r.gpu_start = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    r.gpu_end = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    r.op_count = np.zeros(n, dtype=np.int64)
+    r.pp_index = proj.RangeIndex(r.gtid, r.start, r.end, pp_parent, idx=r.pp)
+    r.pp = pp_all
 
 
 # --- 2. CUDA API calls -----------------------------------------------------------------------------------
@@ -595,15 +619,13 @@ def _stream_api(export, cols, strings, r: Ranges, sink) -> Calls:
             ret, ret_ok = chunk.ints("return_value")
             gq = np.where(g_ok, g, -1)
             pp_local, _ = r.pp_index.innermost(gq, start, end) if len(r.pp) else (np.full(len(start), -1), None)
-            target, flagged = r.elig_index.innermost(gq, start, end) if len(r.elig) else \
+            target, flagged = r.elig_index.innermost(gq, start, end) if r.n_elig else \
                 (np.full(len(start), -1), np.zeros(len(start), bool))
             name = strings.codes(name_ids, n_ok)
             path_codes = np.where(pp_local >= 0, r.pp_path_codes[np.maximum(pp_local, 0)], -1) if len(r.pp) else \
                 np.full(len(start), -1)
             range_id = r.range_id[r.pp[np.maximum(pp_local, 0)]] if len(r.pp) else np.zeros(len(start), np.int64)
-            kind = np.array([kind_code.get(class_kind.get(int(x)), -1) if ok else -1
-                             for x, ok in zip(ev.tolist(), ev_ok.tolist())], dtype=np.int32) if len(kinds) else \
-                np.full(len(start), -1, dtype=np.int32)
+            kind = _lookup({k: kind_code.get(v, -1) for k, v in class_kind.items()}, ev, ev_ok)
             sink.add("cuda_api", pa.table({
                 "start_ns": _ints(start), "end_ns": _ints(end), "duration_ns": _ints(end - start),
                 "name": strings.array(np.where(name >= 0, strip_code[np.maximum(name, 0)], -1), strip_names),
@@ -725,9 +747,9 @@ class _Projection:
     def __init__(self, r: Ranges, calls: Calls):
         self.r, self.calls = r, calls
         self.counted = np.zeros(len(calls.key), dtype=bool)
-        self.e_start = np.full(len(r.elig), np.iinfo(np.int64).max, dtype=np.int64)
-        self.e_end = np.full(len(r.elig), np.iinfo(np.int64).min, dtype=np.int64)
-        self.e_count = np.zeros(len(r.elig), dtype=np.int64)
+        self.e_start = np.full(r.n_elig, np.iinfo(np.int64).max, dtype=np.int64)
+        self.e_end = np.full(r.n_elig, np.iinfo(np.int64).min, dtype=np.int64)
+        self.e_count = np.zeros(r.n_elig, dtype=np.int64)
         dup = np.zeros(len(calls.key), dtype=bool)
         if len(calls.key) > 1:
             same = calls.key[1:] == calls.key[:-1]
@@ -736,7 +758,7 @@ class _Projection:
         self.dup = dup  # calls of a key shared with another call
 
     def add(self, call: np.ndarray, start: np.ndarray, end: np.ndarray, calls: Calls) -> None:
-        if not len(self.r.elig) or not len(calls.key):
+        if not self.r.n_elig or not len(calls.key):
             return
         found = np.flatnonzero(call >= 0)
         if not len(found):
@@ -781,7 +803,8 @@ class _Projection:
 
     def finish(self) -> None:
         r, f = self.r, self.r.forest
-        if not len(r.elig):
+        r.gpu_start, r.gpu_end, r.op_count = self.e_start, self.e_end, self.e_count
+        if not r.n_elig:
             return
         depth, parent = f.depth, f.parent
         up = f.laminar & (parent >= 0)  # where ranges nest, a parent owns its children's ops
@@ -793,9 +816,6 @@ class _Projection:
             np.maximum.at(self.e_end, parent[at], self.e_end[at])
             np.add.at(self.e_count, parent[at], self.e_count[at])
         self._shared_keys()
-        r.gpu_start[r.elig] = self.e_start
-        r.gpu_end[r.elig] = self.e_end
-        r.op_count[r.elig] = self.e_count
 
     def _shared_keys(self) -> None:
         """Calls sharing a key were counted once each: count their key once per range that holds several."""
@@ -840,9 +860,7 @@ def _kernel_chunk(chunk: Chunk, start, end, strings, launch_types, info) -> pa.T
 
     lt, lt_ok = chunk.ints("launch_type_id")
     lt_labels = sorted(set(launch_types.values()))
-    lt_code = np.array([lt_labels.index(launch_types[x]) if ok and x in launch_types else -1
-                        for x, ok in zip(lt.tolist(), lt_ok.tolist())], dtype=np.int32) if lt_labels else \
-        np.full(len(lt), -1, dtype=np.int32)
+    lt_code = _lookup({k: lt_labels.index(v) for k, v in launch_types.items()}, lt, lt_ok)
     return pa.table({
         "start_ns": _ints(start), "end_ns": _ints(end), "duration_ns": _ints(end - start),
         "device_id": col("device_id"), "context_id": col("context_id"), "stream_id": col("stream_id"),
@@ -874,8 +892,8 @@ def _memop_chunk(op, chunk: Chunk, start, end, copy_kinds, mem_kinds, info) -> p
         if name not in chunk.columns:
             return pa.nulls(chunk.num_rows, pa.string())
         v, ok = chunk.ints(name)
-        return pa.array([mapping.get(x) if good else None for x, good in zip(v.tolist(), ok.tolist())],
-                        type=pa.string())
+        labels = sorted(set(mapping.values()))
+        return _categorical(labels, _lookup({k: labels.index(x) for k, x in mapping.items()}, v, ok)).cast(pa.string())
 
     n = chunk.num_rows
     b, b_ok = chunk.ints("bytes")
@@ -897,41 +915,74 @@ def _memop_chunk(op, chunk: Chunk, start, end, copy_kinds, mem_kinds, info) -> p
 # --- 4. the ranges ---------------------------------------------------------------------------------------
 
 
-def _ranges_table(r: Ranges, strings: _Strings) -> pa.Table:
-    n = r.n
-    if n == 0:
-        return _EMPTY["nvtx_ranges"]()
-    elig = ~r.crossed
-    has_ops = r.op_count > 0
-    child_parents = r.parent[has_ops & (r.parent >= 0)]
-    children = np.bincount(child_parents, minlength=n) if len(child_parents) else np.zeros(n, np.int64)
-    gpu_start = np.where(has_ops, r.gpu_start, 0)
-    gpu_end = np.where(has_ops, r.gpu_end, 0)
-    path = np.full(n, -1, dtype=np.int64)
+def _ranges_tables(r: Ranges, strings: _Strings, rows: int = 1 << 20):
+    """nvtx_ranges in slices of `rows` (each a few columns wide in memory at a time)."""
+    if r.n == 0:
+        yield _EMPTY["nvtx_ranges"]()
+        return
+    f = r.forest
+    idx = r.elig_full()
+    has_ops_e = r.op_count > 0
+    children_e = np.bincount(f.parent[has_ops_e & (f.parent >= 0)], minlength=r.n_elig) if has_ops_e.any() else \
+        np.zeros(r.n_elig, dtype=np.int64)
+    # per range -> position in elig space (-1 for ranges that ended on another thread)
+    epos = np.arange(r.n, dtype=np.int64) if r.elig is None else np.full(r.n, -1, dtype=np.int64)
+    if r.elig is not None:
+        epos[r.elig] = np.arange(r.n_elig)
+    path = np.full(r.n, -1, dtype=np.int32)
     path[r.pp] = r.pp_path_codes
-    pid_ok = np.ones(n, dtype=bool)
+    for lo in range(0, r.n, rows):
+        yield _ranges_slice(r, strings, slice(lo, min(lo + rows, r.n)), epos, idx, children_e, path)
+
+
+def _ranges_slice(r: Ranges, strings: _Strings, sl: slice, epos, idx, children_e, path) -> pa.Table:
+    f = r.forest
+    ep = epos[sl]
+    elig = ep >= 0
+    e = np.maximum(ep, 0)
+    count = np.where(elig, r.op_count[e], 0) if r.n_elig else np.zeros(len(ep), np.int64)
+    has_ops = elig & (count > 0)
+    gpu_start = np.where(has_ops, r.gpu_start[e], 0) if r.n_elig else count
+    gpu_end = np.where(has_ops, r.gpu_end[e], 0) if r.n_elig else count
+    par_e = np.where(elig, f.parent[e], -1) if r.n_elig else np.full(len(ep), -1)
+    parent = np.where(par_e >= 0, idx[np.maximum(par_e, 0)], -1)
+    lo = sl.start
+
+    def sparse(name):
+        pos, values = r.sparse[name]
+        a, b = np.searchsorted(pos, [sl.start, sl.stop])
+        out = np.zeros(len(ep), dtype=np.int64)
+        ok = np.zeros(len(ep), dtype=bool)
+        out[pos[a:b] - lo], ok[pos[a:b] - lo] = values[a:b], True
+        return out, ok
+
+    end_gtid, _ = sparse("end_gtid")
+    category, category_ok = sparse("category")
+    crossed = r.crossed[sl]
+    gtid = r.gtid[sl]
+    start, end = r.start[sl], r.end[sl]
     return pa.table({
-        "range_id": _ints(r.range_id),
-        "domain": _categorical(r.domain_names, r.domain),
-        "name": strings.array(r.text.astype(np.int64)),
-        "style": _categorical(["PushPop", "StartEnd"], np.where(r.pushpop, 0, 1)),
-        "start_ns": _ints(r.start),
-        "end_ns": _ints(r.end),
-        "duration_ns": _ints(r.end - r.start),
-        "unclosed": pa.array(r.unclosed, type=pa.bool_()),
-        "depth": _ints(np.maximum(r.depth, 0), elig),
-        "parent": _ints(r.range_id[np.maximum(r.parent, 0)], r.parent >= 0),
-        "pid": _ints((r.gtid >> _PID_SHIFT) & 0xFFFFFF, pid_ok),
-        "tid": _ints(r.gtid & 0xFFFFFF, pid_ok),
-        "end_tid": _ints(r.end_gtid & 0xFFFFFF, r.crossed),
-        "domain_id": _ints(r.domain_id, r.domain_id_ok),
-        "category": _ints(r.category, r.category_ok),
+        "range_id": _ints(r.range_id[sl]),
+        "domain": _categorical(r.domain_names, r.domain[sl]),
+        "name": strings.array(r.text[sl].astype(np.int64)),
+        "style": _categorical(["PushPop", "StartEnd"], np.where(r.pushpop[sl], 0, 1)),
+        "start_ns": _ints(start),
+        "end_ns": _ints(end),
+        "duration_ns": _ints(end - start),
+        "unclosed": pa.array(r.unclosed[sl], type=pa.bool_()),
+        "depth": _ints(np.where(elig, f.depth[e], 0) if r.n_elig else count, elig),
+        "parent": _ints(r.range_id[np.maximum(parent, 0)], parent >= 0),
+        "pid": _ints((gtid >> _PID_SHIFT) & 0xFFFFFF),
+        "tid": _ints(gtid & 0xFFFFFF),
+        "end_tid": _ints(end_gtid & 0xFFFFFF, crossed),
+        "domain_id": _ints(r.domain_id[sl], r.domain_id_ok[sl]),
+        "category": _ints(category, category_ok),
         "gpu_start_ns": _ints(gpu_start, has_ops),
         "gpu_end_ns": _ints(gpu_end, has_ops),
         "gpu_projected_ns": _ints(gpu_end - gpu_start, has_ops),
-        "gpu_op_count": _ints(r.op_count, elig),
-        "gpu_child_count": _ints(children, elig),
-        "nvtx_path": _categorical(r.path_names, path),
+        "gpu_op_count": _ints(count, elig),
+        "gpu_child_count": _ints(np.where(elig, children_e[e], 0) if r.n_elig else count, elig),
+        "nvtx_path": _categorical(r.path_names, path[sl]),
     })
 
 

@@ -54,42 +54,47 @@ def range_forest(tid: np.ndarray, start: np.ndarray, end: np.ndarray) -> Forest:
     does not contain the range (ranges overlapping without nesting) is redone by the general sweep.
     """
     n = len(start)
-    parent = np.full(n, _NONE, dtype=np.int64)
-    depth = np.zeros(n, dtype=np.int64)
     if n == 0:
-        return Forest(parent, depth, np.ones(0, dtype=bool), np.zeros(0, dtype=np.int64))
+        z = np.zeros(0, dtype=np.int64)
+        return Forest(z, z, np.ones(0, dtype=bool), z)
     tid, start, end = (np.asarray(a, dtype=np.int64) for a in (tid, start, end))
-    order = np.lexsort((np.arange(n), -end, start, tid))
-    t, s, e = tid[order], start[order], end[order]
+    order = np.lexsort((-end, start, tid))  # stable: identical ranges keep their index order
+    t = tid[order]
+    s = start[order]
+    e = end[order]
     cuts = np.flatnonzero(t[1:] != t[:-1]) + 1
-    bounds = np.concatenate(([0], cuts, [n]))
+    bounds = np.concatenate(([0], cuts, [n])).tolist()
     seg = np.empty(n, dtype=np.int64)
     dep = np.empty(n, dtype=np.int64)
     seg_base = 0
-    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
         ss, ee = s[lo:hi], e[lo:hi]
-        prev_max = np.empty(hi - lo, dtype=np.int64)
-        prev_max[0] = np.iinfo(np.int64).min
+        new_seg = np.empty(hi - lo, dtype=bool)
+        new_seg[0] = True
         if hi - lo > 1:
-            prev_max[1:] = np.maximum.accumulate(ee[:-1])
-        new_seg = ss > prev_max  # every earlier range of the thread ended before this one starts
-        seg[lo:hi] = seg_base + np.cumsum(new_seg) - 1
+            np.greater(ss[1:], np.maximum.accumulate(ee[:-1]), out=new_seg[1:])  # all earlier ranges ended
+        seg[lo:hi] = np.cumsum(new_seg)
+        seg[lo:hi] += seg_base - 1
         seg_base = int(seg[hi - 1]) + 1
         # open at ss[k]: earlier ranges whose end >= ss[k]; ranges ending before it all come earlier
         dep[lo:hi] = np.arange(hi - lo) - np.searchsorted(np.sort(ee), ss, "left")
     # parent of k: the last position before k at depth dep[k] - 1 (one level up, same segment when nested)
-    pos = np.arange(n, dtype=np.int64)
-    key = dep * n + pos
+    key = dep * n
+    key += np.arange(n)
     by_key = np.argsort(key, kind="stable")
     sorted_key = key[by_key]
-    has_parent = dep > 0
-    q = np.searchsorted(sorted_key, (dep[has_parent] - 1) * n + pos[has_parent], "left") - 1
+    del key
+    has_parent = np.flatnonzero(dep > 0)
+    q = np.searchsorted(sorted_key, (dep[has_parent] - 1) * n + has_parent, "left") - 1
+    del sorted_key
     par = np.full(n, _NONE, dtype=np.int64)
     par[has_parent] = by_key[np.maximum(q, 0)]
-    bad = has_parent & ((par < 0) | (e[np.maximum(par, 0)] < e) | (seg[np.maximum(par, 0)] != seg))
-    parent_sorted = par
+    del by_key, q
+    p = par[has_parent]
+    bad = has_parent[(p < 0) | (e[np.maximum(p, 0)] < e[has_parent]) | (seg[np.maximum(p, 0)] != seg[has_parent])]
+    del p, has_parent
     redo = np.zeros(n, dtype=bool)
-    if bad.any():
+    if len(bad):
         redo = np.isin(seg, np.unique(seg[bad]))
         idx = np.flatnonzero(redo)
         sub_parent = np.full(len(idx), _NONE, dtype=np.int64)
@@ -98,16 +103,21 @@ def range_forest(tid: np.ndarray, start: np.ndarray, end: np.ndarray) -> Forest:
         cuts = np.flatnonzero(t[idx][1:] != t[idx][:-1]) + 1
         for part in np.split(np.arange(len(idx)), cuts):
             _overlap_sweep(part, s[idx], e[idx], sub_parent, sub_depth)
-        parent_sorted[idx] = np.where(sub_parent >= 0, idx[np.maximum(sub_parent, 0)], _NONE)
+        par[idx] = np.where(sub_parent >= 0, idx[np.maximum(sub_parent, 0)], _NONE)
         dep[idx] = sub_depth
-    parent[order] = np.where(parent_sorted >= 0, order[np.maximum(parent_sorted, 0)], _NONE)
+    del t, s, e
+    parent = np.empty(n, dtype=np.int64)
+    parent[order] = np.where(par >= 0, order[np.maximum(par, 0)], _NONE)
+    del par
+    depth = np.empty(n, dtype=np.int64)
     depth[order] = dep
+    del dep
     laminar = np.empty(n, dtype=bool)
     laminar[order] = ~redo
     first_of_seg = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
     seg_first = np.empty(n, dtype=np.int64)
-    seg_first[order] = first_of_seg[seg - seg[0]] if n else first_of_seg
-    return Forest(parent, depth, laminar, seg_first)
+    seg_first[order] = first_of_seg[seg - seg[0]]
+    return Forest(parent.astype(np.int32), depth.astype(np.int32), laminar, seg_first.astype(np.int32))
 
 
 def _overlap_sweep(idx, start, end, parent, depth) -> None:
@@ -135,19 +145,31 @@ def _overlap_sweep(idx, start, end, parent, depth) -> None:
 class RangeIndex:
     """The ranges of every thread sorted by start, for finding a call's innermost enclosing range.
 
-    tid, start, end, parent: per range (parent as returned by range_tree, indices into these arrays).
-    `laminar` (per range, optional): False where range_tree found ranges overlapping without nesting; a
-    call whose candidate range lies there is flagged so the caller can match it against every range.
+    tid, start, end: of every range; idx: the ranges that take part (indices into those, None for all);
+    parent: per indexed range (range_forest's, indices into idx); laminar (per indexed range, optional): False
+    where range_forest found ranges overlapping without nesting: a call whose candidate range lies there is
+    flagged so the caller can match it against every range. Results are indices into idx.
     """
 
-    def __init__(self, tid, start, end, parent, laminar=None):
-        self.tid, self.start, self.end, self.parent = tid, start, end, parent
-        self.laminar = np.ones(len(start), dtype=bool) if laminar is None else laminar
-        self.order = np.lexsort((np.arange(len(start)), -end, start, tid))  # the sweep's order: outer first
-        st = tid[self.order]
+    def __init__(self, tid, start, end, parent, laminar=None, idx=None):
+        self.idx = idx
+        sub = (lambda a: a) if idx is None else (lambda a: a[idx])  # noqa: E731
+        t, s = sub(tid), sub(start)
+        self.parent = parent
+        self.laminar = np.ones(len(s), dtype=bool) if laminar is None else laminar
+        self.order = np.lexsort((-sub(end), s, t)).astype(np.int32)  # range_forest's order: outer ranges first
+        st = t[self.order]
         self.tids, self.first = np.unique(st, return_index=True)
-        self.last = np.append(self.first[1:], len(st))
-        self.sorted_start = start[self.order]
+        del st
+        self.last = np.append(self.first[1:], len(s))
+        self.sorted_start = s[self.order]
+        self._end, self._start = end, start
+
+    def end(self, i: np.ndarray) -> np.ndarray:
+        return self._end[i] if self.idx is None else self._end[self.idx[i]]
+
+    def start(self, i: np.ndarray) -> np.ndarray:
+        return self._start[i] if self.idx is None else self._start[self.idx[i]]
 
     def candidates(self, c_tid: np.ndarray, c_start: np.ndarray) -> np.ndarray:
         """Per call, the last range of its thread that started at or before it (-1 for none)."""
@@ -174,7 +196,7 @@ class RangeIndex:
         todo = np.flatnonzero(cand != _NONE)
         while len(todo):
             c = cand[todo]
-            inside = self.end[c] >= c_end[todo]
+            inside = self.end(c) >= c_end[todo]
             result[todo[inside]] = c[inside]
             climb = todo[~inside]
             cand[climb] = self.parent[cand[climb]]
@@ -198,7 +220,7 @@ class RangeIndex:
         call_rep = np.repeat(calls, lengths)
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         rng = self.order[np.repeat(lo, lengths) + offsets]
-        inside = (self.start[rng] <= c_start[call_rep]) & (self.end[rng] >= c_end[call_rep])
+        inside = (self.start(rng) <= c_start[call_rep]) & (self.end(rng) >= c_end[call_rep])
         return call_rep[inside], rng[inside]
 
 
