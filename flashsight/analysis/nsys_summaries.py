@@ -4,6 +4,8 @@
   nvtx_sum(tables)             = nsys stats -r nvtx_sum               (per range name and style, every thread)
   nvtx_gpu_proj_trace(tables)  = nsys stats -r nvtx_gpu_proj_trace    (one row per range with GPU work)
   nvtx_gpu_proj_sum(tables)    = nsys stats -r nvtx_gpu_proj_sum      (the trace grouped by name and style)
+  gpukernsum(tables)           = nsys 2022.x stats -r gpukernsum      (per name, grid and block)
+  nvtxgpuproj(tables)          = nsys 2022.x stats -r nvtxgpuproj     (the trace, 2022's range names)
 
 Integer columns (totals, counts, min, max) agree to the nanosecond. Avg/Med/StdDev/% are rounded to one
 decimal like nsys's SQL round(); medians of an even count average the two middle values, StdDev is the
@@ -61,7 +63,8 @@ def _stat_columns(s: pd.DataFrame, prefix: str = "") -> dict:
 
 def cuda_gpu_kern_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     k = tables["gpu_kernels"]
-    s = _summary(k["duration_ns"], k["name"].astype(object)).reset_index(names="Name")
+    s = _summary(k["duration_ns"], pd.Categorical(k["name"])).reset_index(names="Name")
+    s["Name"] = s["Name"].astype(object)
     s = s.sort_values(["total", "num", "Name"], ascending=[False, True, True], kind="stable", ignore_index=True)
     return pd.DataFrame({
         "Time (%)": _percent(s["total"]),
@@ -74,19 +77,31 @@ def cuda_gpu_kern_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def range_names(ranges: pd.DataFrame, version: str | None = None) -> pd.Series:
     """nsys's display name of each range: 'domain:text' (':text' in the default domain; plain 'text' there
-    for exports made by nsys before 2023)."""
+    for exports made by nsys before 2023). A categorical, each name built once per (domain, text) pair."""
     version = version if version is not None else ranges.attrs.get("nsys_version", "")
-    text = ranges["name"].astype(object).where(ranges["name"].notna(), "")
-    domain = ranges["domain"].astype(object)
-    if version and version_tuple(version) < (2023,):
-        return pd.Series(np.where(domain.notna(), domain.fillna("") + ":" + text, text), index=ranges.index)
-    return domain.fillna("") + ":" + text
+    old = bool(version) and version_tuple(version) < (2023,)
+    domain = pd.Categorical(ranges["domain"])
+    text = pd.Categorical(ranges["name"])
+    d_codes = np.asarray(domain.codes, dtype=np.int64)
+    t_codes = np.asarray(text.codes, dtype=np.int64)
+    pair = (d_codes + 1) * (len(text.categories) + 1) + (t_codes + 1)
+    codes, uniq = pd.factorize(pair)
+    names = []
+    for key in uniq.tolist():
+        d, t = divmod(key, len(text.categories) + 1)
+        label = str(text.categories[t - 1]) if t else ""
+        names.append(label if d == 0 and old else f"{domain.categories[d - 1] if d else ''}:{label}")
+    cats = pd.Index(names, dtype=object)
+    if cats.has_duplicates:  # two pairs can spell one name ('a:b' + 'c' and 'a' + 'b:c'): plain strings
+        return pd.Series(np.asarray(names, dtype=object)[codes], index=ranges.index)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=ranges.index)
 
 
 def nvtx_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     r = tables["nvtx_ranges"]
-    keys = [range_names(r).rename("Range"), r["style"].astype(object).rename("Style")]
+    keys = [range_names(r).rename("Range"), r["style"].rename("Style")]
     s = _summary(r["duration_ns"], keys).reset_index()
+    s["Range"], s["Style"] = s["Range"].astype(object), s["Style"].astype(object)
     s = s.sort_values(["total", "Range", "Style"], ascending=[False, True, True], kind="stable", ignore_index=True)
     return pd.DataFrame({
         "Time (%)": _percent(s["total"]),
@@ -103,31 +118,33 @@ def _projected(r: pd.DataFrame) -> pd.DataFrame:
 
 
 def _range_stacks(r: pd.DataFrame) -> pd.Series:
-    """':1:4:7' from the root down, as nsys prints RangeStack."""
-    parent = dict(zip(r["range_id"].tolist(), r["parent"].astype(object).tolist()))
-    cache: dict[int, str] = {}
+    """':1:4:7' from the root down, as nsys prints RangeStack: built level by level, parents first."""
+    ids = r["range_id"].to_numpy(np.int64)
+    parent = r["parent"].astype("Int64")
+    has_parent = parent.notna().to_numpy()
+    pos = pd.Index(ids).get_indexer(parent.fillna(-1).to_numpy(np.int64))
+    stacks = np.empty(len(ids), dtype=object)
+    done = np.zeros(len(ids), dtype=bool)
+    level = np.flatnonzero(~has_parent | (pos < 0))
+    stacks[level] = [f":{i}" for i in ids[level].tolist()]
+    done[level] = True
+    while not done.all():
+        ready = np.flatnonzero(~done & done[np.maximum(pos, 0)] & (pos >= 0))
+        if not len(ready):  # a cycle (identical ranges): nsys leaves them out of its tree
+            stacks[~done] = None
+            break
+        stacks[ready] = [f"{p}:{i}" for p, i in zip(stacks[pos[ready]].tolist(), ids[ready].tolist())]
+        done[ready] = True
+    return pd.Series(stacks, index=r.index)
 
-    def stack(rid: int) -> str:
-        chain = []
-        while rid is not None and rid is not pd.NA and rid not in cache:
-            chain.append(rid)
-            rid = parent.get(rid)
-        text = cache.get(rid, "") if rid is not None and rid is not pd.NA else ""
-        for c in reversed(chain):
-            text = f"{text}:{c}"
-            cache[c] = text
-        return text
 
-    return pd.Series([stack(x) for x in r["range_id"].tolist()], index=r.index)
-
-
-def nvtx_gpu_proj_trace(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def nvtx_gpu_proj_trace(tables: dict[str, pd.DataFrame], version: str | None = None) -> pd.DataFrame:
     all_ranges = tables["nvtx_ranges"]
     r = _projected(all_ranges)
     eligible = all_ranges[all_ranges["depth"].notna()]
     stacks = _range_stacks(eligible).reindex(r.index)
     out = pd.DataFrame({
-        "Name": range_names(r, all_ranges.attrs.get("nsys_version", "")),
+        "Name": range_names(r, all_ranges.attrs.get("nsys_version", "") if version is None else version).astype(object),
         "Projected Start (ns)": r["gpu_start_ns"].astype("int64"),
         "Projected Duration (ns)": r["gpu_projected_ns"].astype("int64"),
         "Orig Start (ns)": r["start_ns"].astype("int64"),
@@ -151,14 +168,14 @@ def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     r = _projected(all_ranges)
     frame = pd.DataFrame({
         "Range": range_names(r, all_ranges.attrs.get("nsys_version", "")),
-        "Style": r["style"].astype(object),
+        "Style": r["style"],
         "proj": r["gpu_projected_ns"].astype("int64"),
         "dur": r["duration_ns"].astype("int64"),
         "ops": r["gpu_op_count"].astype("int64"),
         "lvl": r["depth"].astype(float),
         "child": r["gpu_child_count"].astype(float),
     })
-    g = frame.groupby(["Range", "Style"], sort=False)
+    g = frame.groupby(["Range", "Style"], sort=False, observed=True)
     s = _stats(g["proj"])
     s["range_total"] = g["dur"].sum()
     s["ops"] = g["ops"].sum()
@@ -166,6 +183,7 @@ def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     s["avg_lvl"] = g["lvl"].mean()
     s["avg_child"] = g["child"].mean()
     s = s.reset_index()
+    s["Range"], s["Style"] = s["Range"].astype(object), s["Style"].astype(object)
     s = s.sort_values(["total", "Range", "Style"], ascending=[False, True, True], kind="stable", ignore_index=True)
     return pd.DataFrame({
         "Range": s["Range"],
@@ -181,9 +199,39 @@ def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     })
 
 
+def gpukernsum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """nsys 2022.x's gpukernsum: per demangled name and launch shape (printf('%4d %4d %4d') of grid and block)."""
+    k = tables["gpu_kernels"]
+    shape = pd.DataFrame({c: k[c].astype("int64") for c in ("grid_x", "grid_y", "grid_z", "block_x", "block_y",
+                                                           "block_z")})
+    codes, uniq = pd.MultiIndex.from_frame(shape).factorize()
+    shapes = [(f"{gx:4d} {gy:4d} {gz:4d}", f"{bx:4d} {by:4d} {bz:4d}") for gx, gy, gz, bx, by, bz in uniq]
+    key = pd.Series(codes, index=k.index, name="shape")
+    s = _summary(k["duration_ns"], [pd.Categorical(k["name"]), key]).reset_index()
+    s.columns = ["Name", "shape", *s.columns[2:]]
+    s["Name"] = s["Name"].astype(object)
+    s = s.sort_values(["total", "Name", "shape"], ascending=[False, True, True], kind="stable", ignore_index=True)
+    return pd.DataFrame({
+        "Time (%)": _percent(s["total"]),
+        "Total Time (ns)": s["total"].astype("int64"),
+        "Instances": s["num"].astype("int64"),
+        **_stat_columns(s),
+        "GridXYZ": [shapes[c][0] for c in s["shape"]],
+        "BlockXYZ": [shapes[c][1] for c in s["shape"]],
+        "Name": s["Name"],
+    })
+
+
+def nvtxgpuproj(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """nsys 2022.x's nvtxgpuproj: the projection trace, default-domain ranges named by their text alone."""
+    return nvtx_gpu_proj_trace(tables, version="2022.4")
+
+
 REPORTS = {
     "cuda_gpu_kern_sum": cuda_gpu_kern_sum,
     "nvtx_sum": nvtx_sum,
     "nvtx_gpu_proj_trace": nvtx_gpu_proj_trace,
     "nvtx_gpu_proj_sum": nvtx_gpu_proj_sum,
+    "gpukernsum": gpukernsum,
+    "nvtxgpuproj": nvtxgpuproj,
 }

@@ -915,7 +915,7 @@ def _memop_chunk(op, chunk: Chunk, start, end, copy_kinds, mem_kinds, info) -> p
 # --- 4. the ranges ---------------------------------------------------------------------------------------
 
 
-def _ranges_tables(r: Ranges, strings: _Strings, rows: int = 1 << 20):
+def _ranges_tables(r: Ranges, strings: _Strings, rows: int = 1 << 18):
     """nvtx_ranges in slices of `rows` (each a few columns wide in memory at a time)."""
     if r.n == 0:
         yield _EMPTY["nvtx_ranges"]()
