@@ -207,7 +207,10 @@ class ParquetSink:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.tmp[name] = self.out_dir / f".{name}.parquet.tmp"
             schema = table.schema.with_metadata({**self.meta})
-            writer = self.writers[name] = pq.ParquetWriter(self.tmp[name], schema)
+            dict_cols = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+            # dictionary pages only for the name columns (ints of millions of values only pay for the attempt)
+            writer = self.writers[name] = pq.ParquetWriter(self.tmp[name], schema, use_dictionary=dict_cols,
+                                                           compression="zstd", compression_level=1)
         elif table.schema != writer.schema.remove_metadata():
             table = table.cast(writer.schema.remove_metadata())
         writer.write_table(table)
@@ -429,10 +432,15 @@ def _read_ranges(export: Export, cols: SqliteColumns, strings: _Strings) -> Rang
            f'{opt("textId")} AS text_id, text, globalTid AS global_tid, {opt("endGlobalTid")} AS end_global_tid, '
            f'{opt("domainId")} AS domain_id, {opt("category")} AS category '
            f"FROM NVTX_EVENTS WHERE eventType IN ({types})")
-    parts: dict[str, list] = {k: [] for k in ("rid", "s", "e", "eok", "pp", "txt", "g", "cross", "d", "dok")}
+    total = _count(export, sql)
+    cat = {k: np.empty(total, dtype=t) for k, t in (
+        ("rid", np.int64), ("s", np.int64), ("e", np.int64), ("eok", bool), ("pp", bool), ("txt", np.int32),
+        ("g", np.int64), ("cross", bool), ("d", np.int32), ("dok", bool))}
     sparse: dict[str, tuple[list, list]] = {"end_gtid": ([], []), "category": ([], [])}
     offset = 0
     for chunk in cols.chunks(sql, text_columns=("text",)):
+        if offset + chunk.num_rows > total:
+            raise InputError(f"{export.path}: NVTX_EVENTS changed while it was read")
         start, end, e_ok = _check_times("NVTX_EVENTS", chunk, export.path, end_may_be_null=True)
         rid, _ = chunk.ints("range_id")
         tid_ids, tid_ok = chunk.ints("text_id")
@@ -448,17 +456,16 @@ def _read_ranges(export: Export, cols: SqliteColumns, strings: _Strings) -> Rang
             sparse[name][0].append(where + offset)
             sparse[name][1].append(v[where])
         _, eg_ok = chunk.ints("end_global_tid")
+        sl = slice(offset, offset + chunk.num_rows)
         for key, val in (("rid", rid), ("s", start), ("e", np.where(e_ok, end, 0)), ("eok", e_ok),
-                         ("pp", np.isin(et, _PUSHPOP_TYPES)), ("txt", code.astype(np.int32)),
-                         ("g", np.where(g_ok, g, 0)), ("cross", eg_ok), ("d", np.where(d_ok, d, -1).astype(np.int32)),
-                         ("dok", d_ok)):
-            parts[key].append(val)
+                         ("pp", np.isin(et, _PUSHPOP_TYPES)), ("txt", code), ("g", np.where(g_ok, g, 0)),
+                         ("cross", eg_ok), ("d", np.where(d_ok, d, -1)), ("dok", d_ok)):
+            cat[key][sl] = val
         offset += chunk.num_rows
     if not offset:
         return _no_ranges()
-    cat = {}
-    for k in list(parts):
-        cat[k] = np.concatenate(parts.pop(k))
+    if offset < total:
+        cat = {k: v[:offset] for k, v in cat.items()}
     sp = {k: (np.concatenate(p) if p else np.zeros(0, np.int64), np.concatenate(v) if v else np.zeros(0, np.int64))
           for k, (p, v) in sparse.items()}
     start = cat["s"]
@@ -486,6 +493,11 @@ def _read_ranges(export: Export, cols: SqliteColumns, strings: _Strings) -> Rang
     )
     _trees(r, strings)
     return r
+
+
+def _count(export: Export, sql: str) -> int:
+    row = _query(export, f"SELECT count(*) FROM ({sql})").fetchone()
+    return int(row[0]) if row and row[0] else 0
 
 
 def _no_ranges() -> Ranges:
@@ -581,17 +593,16 @@ class Calls:
     """What a GPU op needs of its launching call, sorted by launch key."""
 
     key: np.ndarray  # pid << 40 | correlation id
-    row: np.ndarray  # the call's position in cuda_api order (first call wins for duplicate keys)
     tid: np.ndarray
-    tid_ok: np.ndarray
     name: np.ndarray  # code into api_names
     api_names: list
     pp_range: np.ndarray  # index into ranges.pp, -1 for none (nvtx_path, nvtx_range_id)
     target: np.ndarray  # innermost same-thread range (index into ranges.elig), -1 for none
     flagged: np.ndarray  # the call lies where ranges overlap without nesting
-    start: np.ndarray
+    start: np.ndarray  # start, end, global tid of the flagged calls only
     end: np.ndarray
     gtid: np.ndarray
+    flag_pos: np.ndarray  # per call: its position in start/end/gtid, -1 for calls not flagged
 
 
 def _launch_key(pid_key: np.ndarray, corr: np.ndarray) -> np.ndarray:
@@ -607,8 +618,11 @@ def _stream_api(export, cols, strings, r: Ranges, sink) -> Calls:
     strip_names = sorted(set(stripped))
     strip_code = np.array([strip_names.index(x) for x in stripped] if len(strip_names) < 2000 else
                           pd.Index(strip_names).get_indexer(stripped), dtype=np.int32)
-    parts = {k: [] for k in ("key", "row", "tid", "tok", "name", "pp", "tg", "fl", "s", "e", "g")}
-    offset = 0
+    total = _count(export, f"SELECT 1 FROM {RUNTIME}") if export.has(RUNTIME) else 0
+    keep_arr = {k: np.empty(total, dtype=t) for k, t in (("key", np.int64), ("tid", np.int32), ("name", np.int32),
+                                                         ("pp", np.int32), ("tg", np.int32), ("fl", bool))}
+    flagged_parts = {"s": [], "e": [], "g": []}
+    kept = 0
     if export.has(RUNTIME):
         for chunk in cols.chunks(_select(export, RUNTIME, _RUNTIME_COLS)):
             start, end, _ = _check_times(RUNTIME, chunk, export.path)
@@ -636,34 +650,33 @@ def _stream_api(export, cols, strings, r: Ranges, sink) -> Calls:
                 "nvtx_path": _categorical(r.path_names, path_codes),
                 "nvtx_range_id": _ints(range_id, pp_local >= 0),
             }))
-            keep = c_ok & g_ok  # a call without correlation id or thread launches nothing we can match
-            idx = np.flatnonzero(keep)
-            for k, v in (("key", _launch_key(g[idx] >> _PID_SHIFT, corr[idx])), ("row", offset + idx),
-                         ("tid", (g[idx] & 0xFFFFFF).astype(np.int32)), ("tok", g_ok[idx]),
-                         ("name", name[idx]), ("pp", pp_local[idx].astype(np.int32)),
-                         ("tg", target[idx].astype(np.int32)), ("fl", flagged[idx])):
-                parts[k].append(v)
+            idx = np.flatnonzero(c_ok & g_ok)  # a call without correlation id or thread: nothing to match
+            if kept + len(idx) > total:
+                raise InputError(f"{export.path}: {RUNTIME} changed while it was read")
+            sl = slice(kept, kept + len(idx))
+            keep_arr["key"][sl] = _launch_key(g[idx] >> _PID_SHIFT, corr[idx])
+            keep_arr["tid"][sl] = g[idx] & 0xFFFFFF
+            keep_arr["name"][sl] = name[idx]
+            keep_arr["pp"][sl] = pp_local[idx]
+            keep_arr["tg"][sl] = target[idx]
+            keep_arr["fl"][sl] = flagged[idx]
+            kept += len(idx)
             # the call's own times are kept only where ranges overlap without nesting (exact matching)
             fl = idx[flagged[idx]]
-            parts["s"].append(start[fl])
-            parts["e"].append(end[fl])
-            parts["g"].append(g[fl])
-            offset += chunk.num_rows
-    cat = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in parts.items()}
-    parts.clear()
-    order = np.argsort(cat["key"], kind="stable")  # stable: the first call of a duplicated key comes first
-    flagged_rows = np.flatnonzero(cat["fl"])  # in call order, matching s/e/g
-    fl_pos = np.full(len(cat["key"]), -1, dtype=np.int64)
-    fl_pos[flagged_rows] = np.arange(len(flagged_rows))
-    fl_pos = fl_pos[order]
+            flagged_parts["s"].append(start[fl])
+            flagged_parts["e"].append(end[fl])
+            flagged_parts["g"].append(g[fl])
+    fp = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in flagged_parts.items()}
+    order = np.argsort(keep_arr["key"][:kept], kind="stable")  # stable: the first call of a shared key first
+    fl_pos = np.full(kept, -1, dtype=np.int64)
+    fl_pos[np.flatnonzero(keep_arr["fl"][:kept])] = np.arange(len(fp["s"]))
+    for k in list(keep_arr):
+        keep_arr[k] = keep_arr[k][:kept][order]  # one array at a time: the peak is one copy
     calls = Calls(
-        key=cat["key"][order], row=cat["row"][order], tid=cat["tid"][order], tid_ok=cat["tok"][order].astype(bool),
-        name=cat["name"][order].astype(np.int32), api_names=strip_names, pp_range=cat["pp"][order],
-        target=cat["tg"][order], flagged=cat["fl"][order].astype(bool),
-        start=cat["s"], end=cat["e"], gtid=cat["g"],
+        key=keep_arr["key"], tid=keep_arr["tid"], name=keep_arr["name"], api_names=strip_names,
+        pp_range=keep_arr["pp"], target=keep_arr["tg"], flagged=keep_arr["fl"], start=fp["s"], end=fp["e"],
+        gtid=fp["g"], flag_pos=fl_pos[order],
     )
-    calls.flag_pos = fl_pos  # position into start/end/gtid for flagged calls
-    calls.strip_code = strip_code
     return calls
 
 
@@ -696,8 +709,7 @@ def _stream_ops(export, cols, strings, r: Ranges, calls: Calls, sink) -> None:
             ci = np.maximum(call, 0)
             info = {
                 "pid": _ints((gp >> _PID_SHIFT) & 0xFFFFFF, gp_ok),
-                "tid": _ints(calls.tid[ci] if len(calls.key) else np.zeros(len(call)),
-                             found & (calls.tid_ok[ci] if len(calls.key) else found)),
+                "tid": _ints(calls.tid[ci] if len(calls.key) else np.zeros(len(call)), found),
                 "api_name": strings.array(np.where(found, calls.name[ci], -1) if len(calls.key) else
                                           np.full(len(call), -1), None),
                 "nvtx_path": _categorical(r.path_names, np.where(

@@ -11,7 +11,9 @@ ORDER BY, so their row order is the table's and a query restarted at an OFFSET c
 
 from __future__ import annotations
 
+import queue
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +128,13 @@ class SqliteColumns:
         return cursor
 
     def _adbc_chunks(self, sql: str) -> Iterator[Chunk]:
+        """The driver's batches, fetched one ahead in a thread (it releases the GIL while SQLite steps), so
+        reading the next chunk overlaps with the caller's work on this one."""
         cursor = self._adbc_cursor()
         try:
             cursor.execute(sql)
             reader = cursor.fetch_record_batch()
-            for batch in reader:
+            for batch in _prefetched(reader):
                 if batch.num_rows:
                     yield Chunk(dict(zip(batch.schema.names, batch.columns)), batch.num_rows)
         finally:
@@ -178,3 +182,41 @@ class SqliteColumns:
 
 class _AdbcUnavailable(Exception):
     pass
+
+
+_DONE = object()
+
+
+def _prefetched(reader, depth: int = 2):
+    """Iterate `reader` with up to `depth` items fetched ahead by a thread; its exceptions are re-raised here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump():
+        try:
+            for item in reader:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001  handed to the consumer
+            q.put(exc)
+
+    worker = threading.Thread(target=pump, name="flashsight-sqlite-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
