@@ -54,9 +54,17 @@ def read_inputs(paths: list[Path], reader=None) -> tuple[dict[str, pd.DataFrame]
     """
     per_table: dict[str, list[pd.DataFrame]] = {}
     failures: dict[str, str] = {}
+    reports = [Path(p) for p in paths if Path(p).suffix.lower() == ".ncu-rep" and Path(p).is_file()]
+    prefetched = {}
+    if len(reports) > 1:  # several reports: read in parallel by the persistent ncu_report readers
+        from flashsight.parsers.ncu_report import read_ncu_reports
+
+        prefetched = read_ncu_reports(reports)
     for path in paths:
         try:
-            tables = (reader or read_input)(Path(path))
+            tables = prefetched.get(str(Path(path))) or (reader or read_input)(Path(path))
+            if isinstance(tables, FlashsightError):
+                raise tables
         except FlashsightError as exc:
             failures[str(path)] = str(exc)
             continue

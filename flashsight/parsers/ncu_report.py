@@ -8,11 +8,10 @@ metrics (ncu printed nothing for a .ncu-rep; the CSV readers keep the printed te
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import struct
@@ -134,49 +133,97 @@ IN_PROCESS_ENV = "FLASHSIGHT_NCU_IN_PROCESS"  # "1": read reports in this proces
 
 
 def read_ncu_report_isolated(path: Path) -> dict[str, pd.DataFrame]:
-    """read_ncu_report in a fresh child process (`python -m flashsight.parsers.ncu_report`), one per report.
-
-    Two reasons, both seen on real reports: ncu_report keeps the unit of some derived__/sass__ metrics from the
-    first report a process loaded (a later report of another section set gets the wrong unit), and an
-    ncu_report crash (2025.3.1 segfaulted on H100 reports) must not take the orchestrator down with it.
-    A plain subprocess, not multiprocessing: it never re-imports the caller's __main__.
-    """
+    """read_ncu_report in a persistent reader process (parsers.ncu_readers: why, and how a large report is
+    read in slices by several readers at once). A crash of the module is an InputError naming the report."""
     if os.environ.get(IN_PROCESS_ENV) == "1":
         return read_ncu_report(path)
-    from flashsight.host.procs import flashsight_env
+    from flashsight.parsers.ncu_readers import pool
 
-    env = flashsight_env(**{IN_PROCESS_ENV: "1"})
-    with tempfile.TemporaryDirectory(prefix="flashsight-ncu-") as tmp:
-        out = Path(tmp) / "tables.pickle"
-        done = subprocess.run([sys.executable, "-m", "flashsight.parsers.ncu_report", str(path), str(out)],
-                              env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        if done.returncode == 0 and out.is_file():
-            with open(out, "rb") as f:
-                outcome = pickle.load(f)
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-    how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit code {done.returncode}"
-    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    raise InputError(f"{path}: the ncu_report module failed reading it ({how}: {last}); "
-                     f"`flashsight env` shows the ncu-report version in use")
+    return pool().read(path)
 
 
-def _child_main(argv: list[str]) -> int:
-    """Read one report and pickle its tables (or the FlashsightError it raised) to argv[1]."""
+def read_ncu_reports(paths: list[Path]) -> dict[str, dict[str, pd.DataFrame] | Exception]:
+    """Several reports read in parallel by the reader pool: each path's tables, or the FlashsightError it raised."""
     from flashsight.errors import FlashsightError
 
-    try:
-        outcome = read_ncu_report(Path(argv[0]))
-    except FlashsightError as exc:
-        outcome = exc
-    with open(argv[1], "wb") as f:
-        pickle.dump(outcome, f, protocol=pickle.HIGHEST_PROTOCOL)
+    if os.environ.get(IN_PROCESS_ENV) == "1":
+        out = {}
+        for path in paths:
+            try:
+                out[str(path)] = read_ncu(Path(path))
+            except FlashsightError as exc:
+                out[str(path)] = exc
+        return out
+    from flashsight.parsers.ncu_readers import pool
+
+    checked, out = [], {}
+    for path in map(Path, paths):  # the cheap checks here: a file that is no report never reaches a reader
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)
+            if head != NCU_REP_MAGIC:
+                out[str(path)] = read_ncu(path)
+                continue
+            check_not_truncated(path)
+            checked.append(path)
+        except FlashsightError as exc:
+            out[str(path)] = exc
+        except OSError as exc:
+            out[str(path)] = InputError(f"{path}: {exc.strerror or exc}")
+    out.update(pool().read_many(checked))
+    return {str(p): out[str(p)] for p in paths}
+
+
+def report_signature(ctx) -> tuple:
+    """What fixes ncu_report's unit state in a process: the first kernel's section names and its GPU."""
+    if ctx.num_ranges() == 0 or ctx.range_by_idx(0).num_actions() == 0:
+        return ()
+    action = ctx.range_by_idx(0).action_by_idx(0)
+    sections = tuple(sorted(str(s.name()) if hasattr(s, "name") else str(s) for s in (action.sections() or ())))
+    device = action.metric_by_name("device__attribute_display_name")
+    return sections, device.as_string() if device is not None else None
+
+
+def count_kernels(ctx) -> int:
+    return sum(ctx.range_by_idx(r).num_actions() for r in range(ctx.num_ranges()))
+
+
+def _serve() -> int:
+    """A persistent reader (parsers.ncu_readers): requests on stdin, replies on stdout, outcomes pickled."""
+    from flashsight.errors import FlashsightError
+
+    signature = None
+    for line in sys.stdin:
+        request = json.loads(line)
+        path = Path(request["path"])
+        try:
+            nr, ctx = _load(path)
+            sig = report_signature(ctx)
+            if signature is None:
+                signature = sig
+            elif sig != signature:  # another kind of report: units of this process would be wrong for it
+                sys.stdout.write(json.dumps({"status": "retire"}) + "\n")
+                sys.stdout.flush()
+                return 0
+            if request["op"] == "count":
+                outcome = count_kernels(ctx)
+            else:
+                kernels = request.get("kernels")
+                outcome = read_ncu_report(path, kernels=tuple(kernels) if kernels else None, loaded=(nr, ctx))
+            del ctx
+        except FlashsightError as exc:
+            outcome = exc
+        with open(request["out"], "wb") as f:
+            pickle.dump(outcome, f, protocol=pickle.HIGHEST_PROTOCOL)
+        sys.stdout.write(json.dumps({"status": "ok"}) + "\n")
+        sys.stdout.flush()
     return 0
 
 
-def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
-    nr, ctx = _load(path)
+def read_ncu_report(path: Path, kernels: tuple[int, int] | None = None, loaded=None) -> dict[str, pd.DataFrame]:
+    """Every table of one report, read in this process. kernels: only kernel ids lo <= id < hi (a slice of a
+    large report read by one of several readers); loaded: (module, report) when already loaded."""
+    nr, ctx = loaded or _load(path)
     identity, kernel_ids, names, values, units, texts = [], [], [], [], [], []
     source_frames = []
     kind_cache: dict[str, tuple[int, str]] = {}
@@ -188,8 +235,10 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
     for r in range(ctx.num_ranges()):
         rng = ctx.range_by_idx(r)
         for a in range(rng.num_actions()):
-            action = rng.action_by_idx(a)
             kernel_id += 1
+            if kernels is not None and not kernels[0] <= kernel_id < kernels[1]:
+                continue  # another reader's slice: not even loaded
+            action = rng.action_by_idx(a)
             identity.append(_identity(nr, action, kernel_id))
             metric_names = [n for n in action.metric_names() if not n.startswith(_PSEUDO_PREFIXES)]
             for name in metric_names:
@@ -215,6 +264,8 @@ def read_ncu_report(path: Path) -> dict[str, pd.DataFrame]:
                 source_frames.append(source)
     if kernel_id < 0:
         raise InputError(f"{path}: the report holds no profiled kernel")
+    if not identity:
+        return {}
     metrics = pd.DataFrame({
         "kernel_id": np.asarray(kernel_ids, dtype="int64"),
         "metric": pd.Categorical(names),
@@ -292,12 +343,16 @@ def _source_rows(action, kernel_id: int, name: str, metric_names: list[str], man
     columns: dict[str, dict[int, float]] = {}
     pcs: set[int] = set()
 
+    from ncu_report import _ncu_report as raw  # per instance: the C calls themselves, not value()'s dispatch
+
+    as_uint64, as_double = raw.IMetric_as_uint64, raw.IMetric_as_double
+
     def per_pc(metric_name: str) -> dict[int, float]:
         metric = action.metric_by_name(metric_name)
         if metric is None or not metric.has_correlation_ids():
             return {}
         ids = metric.correlation_ids()
-        return {int(ids.value(i)): float(metric.value(i)) for i in range(metric.num_instances())}
+        return {as_uint64(ids, i): as_double(metric, i) for i in range(metric.num_instances())}
 
     for reason, metric_name in per_reason.items():
         columns[f"stall_{reason}"] = per_pc(metric_name)
@@ -330,4 +385,6 @@ def _source_rows(action, kernel_id: int, name: str, metric_names: list[str], man
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))
+    if sys.argv[1:] != ["--serve"]:
+        sys.exit("usage: python -m flashsight.parsers.ncu_report --serve (a reader for parsers.ncu_readers)")
+    sys.exit(_serve())
