@@ -205,7 +205,7 @@ def stalls(target: Path, kernel_regex: str | None, top: int) -> None:
 def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus: str | None, mode: str | None,
           batch_size: int | None, min_free_gb: float | None, retry_failed: bool) -> None:
     """Run every job of PLAN (a TOML file; default: the study's grids for every workload), parsed and merged."""
-    from flashsight.api import open_sweep, preview_sweep
+    from flashsight.api import open_sweep, preview_sweep, sweep_ncu_costs
     from flashsight.outputs.sweep_view import SweepView, print_dry_run, summary_line
 
     if resume and out is None:
@@ -213,7 +213,8 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
     if dry_run:
         loaded, statuses, seconds, run_mode, size = preview_sweep(plan, out, resume=resume, mode=mode,
                                                                   batch_size=batch_size)
-        print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console)
+        todo = [j for j in loaded.jobs if statuses.get(j.job_id) not in ("succeeded", "failed", "timed_out")]
+        print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console, ncu_costs=sweep_ncu_costs(todo))
         return
     session = open_sweep(plan, out, resume=resume, retry_failed=retry_failed, gpus=gpus, mode=mode,
                          batch_size=batch_size, min_free_gb=min_free_gb)

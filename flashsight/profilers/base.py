@@ -23,11 +23,12 @@ class ToolOptions:
     sections: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
+    unique_launches: bool = False  # ncu: each launch configuration once per measured range
 
     @classmethod
     def from_dict(cls, raw: dict) -> "ToolOptions":
         return cls(set=raw.get("set"), sections=tuple(raw.get("sections", ())),
-                   metrics=tuple(raw.get("metrics", ())))
+                   metrics=tuple(raw.get("metrics", ())), unique_launches=bool(raw.get("unique_launches")))
 
 
 class Profiler:

@@ -40,10 +40,15 @@ def ncu_profile_argv(
     *,
     ncu: str = "ncu",
     extra_metrics: Sequence[str] = EXTRA_METRICS_SM90,
+    unique_launches: bool = False,
 ) -> list[str]:
     """argv for `ncu … --export <stem> target…`. With neither ncu_set nor sections, the lean default sections.
 
     `extra_metrics` are the catalog's additions (SM 9.0 by default; pass () on a GPU that lacks those names).
+    unique_launches: profile each launch configuration (kernel, grid, block, ...) once, skipping its repeats
+    (`--filter-mode per-launch-config --launch-count 1`). ncu applies that filter over the whole process, so
+    it is only asked for with at most one measured range (one config per process): a batched process holds
+    several configs whose equal launch shapes do not mean equal work (a decode kernel at another kv_len).
     """
     argv = [ncu]
     if ncu_set:
@@ -57,6 +62,8 @@ def ncu_profile_argv(
         argv.append("--nvtx")
         for include in nvtx_includes:
             argv += ["--nvtx-include", include]
+    if unique_launches and len(nvtx_includes) <= 1:
+        argv += ["--filter-mode", "per-launch-config", "--launch-count", "1"]
     argv += ["--export", str(report_stem), "--force-overwrite", "--target-processes", "all"]
     return argv + list(target_argv)
 
@@ -71,8 +78,8 @@ class Ncu(Profiler):
 
     def argv(self, target_argv, job_dir, nvtx_includes, options):
         return ncu_profile_argv(Path(job_dir) / REPORT_STEM, target_argv, nvtx_includes=nvtx_includes,
-                                ncu_set=options.set, sections=options.sections,
-                                metrics=options.metrics) + list(options.extra_args)
+                                ncu_set=options.set, sections=options.sections, metrics=options.metrics,
+                                unique_launches=options.unique_launches) + list(options.extra_args)
 
     def plan_options(self, options: dict, nvtx_includes: list[str]) -> dict:
         return options | ({"nvtx_include": list(nvtx_includes)} if nvtx_includes else {})
@@ -102,12 +109,14 @@ def main(args: Sequence[str] | None = None) -> None:
     parser.add_argument("--metric", action="append", default=[])
     parser.add_argument("--ncu", default="ncu")
     parser.add_argument("--no-extra-metrics", action="store_true")
+    parser.add_argument("--unique-launches", action="store_true")
     parser.add_argument("target", nargs=argparse.REMAINDER)
     ns = parser.parse_args(args)
     target = ns.target[1:] if ns.target[:1] == ["--"] else ns.target
     argv = ncu_profile_argv(
         ns.stem, target, ns.nvtx_include, ns.ncu_set, ns.section, ns.metric,
         ncu=ns.ncu, extra_metrics=() if ns.no_extra_metrics else EXTRA_METRICS_SM90,
+        unique_launches=ns.unique_launches,
     )
     sys.stdout.write(shlex.join(argv) + "\n")
 
