@@ -4,7 +4,8 @@ The fast path is ADBC's SQLite driver (C, columnar; about 3x faster than sqlite3
 thirds of an nsys ingest). Without it, or from the row where a value stops fitting the type the driver inferred
 (text in an integer column of a damaged export), rows come through sqlite3 and are converted column by column.
 Either way a chunk is a `Chunk`: integer columns as int64 values plus a validity mask, where a value that is
-not an integer (text, a blob, a fraction) counts as missing and is counted in `Chunk.bad`; text columns as
+not an integer (text, a blob, a fraction) counts as missing and is counted in `Chunk.bad` (where the driver
+turned a column of mixed values into text, its integers are read back as integers); text columns as
 Arrow strings, a blob decoded as UTF-8 with replacement characters. Queries here are table scans with no
 ORDER BY, so their row order is the table's and a query restarted at an OFFSET continues where it stopped.
 """
@@ -12,6 +13,7 @@ ORDER BY, so their row order is the table's and a query restarted at an OFFSET c
 from __future__ import annotations
 
 import queue
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ import pyarrow.compute as pc
 from flashsight.errors import InputError
 
 BATCH_ROWS = 65_536
+_INT_TEXT = re.compile(r"-?[0-9]+")
 
 
 @dataclass
@@ -50,7 +53,11 @@ class Chunk:
     def texts(self, name: str) -> pa.Array:
         arr = self.columns[name]
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            return arr
+            try:
+                arr.validate(full=True)  # a blob the driver passed through as text need not be UTF-8
+                return arr
+            except pa.ArrowInvalid:
+                arr = arr.cast(pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary())
         return pa.array([_as_text(v) for v in arr.to_pylist()], type=pa.string())
 
 
@@ -67,12 +74,16 @@ def _coerce_ints(values: list) -> tuple[np.ndarray, np.ndarray, int]:
     for i, v in enumerate(values):
         if v is None:
             continue
+        if isinstance(v, (bytes, bytearray)) and v.isascii():
+            v = v.decode()  # a column the driver made binary (a blob among integers): the integers as text
         if isinstance(v, bool):
             v = int(v)
         if isinstance(v, int) and -(1 << 63) <= v < (1 << 63):
             out[i], valid[i] = v, True
         elif isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
             out[i], valid[i] = int(v), True
+        elif isinstance(v, str) and _INT_TEXT.fullmatch(v) and -(1 << 63) <= int(v) < (1 << 63):
+            out[i], valid[i] = int(v), True  # the driver made a column of mixed values text: its integers
         else:
             bad += 1
     return out, valid, bad
