@@ -77,8 +77,10 @@ def flashsight_child(sqlite: Path, out_dir: Path, reports: list[str]) -> None:
                             "parent", "gpu_start_ns", "gpu_projected_ns", "gpu_op_count", "gpu_child_count"]}
     version = pq.read_schema(tables_dir / "nvtx_ranges.parquet").metadata[b"nsys_version"].decode()
     tables = {}
-    for name, cols in need.items():
-        tables[name] = pd.read_parquet(tables_dir / f"{name}.parquet", columns=cols)
+    for name, cols in need.items():  # Arrow buffers freed as they become pandas columns
+        table = pq.read_table(tables_dir / f"{name}.parquet", columns=cols)
+        tables[name] = table.to_pandas(self_destruct=True, split_blocks=True)
+        del table
         tables[name].attrs["nsys_version"] = version
     for report in reports:
         df = nsys_summaries.REPORTS[report](tables)

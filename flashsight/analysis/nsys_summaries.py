@@ -141,8 +141,9 @@ def _range_stacks(r: pd.DataFrame) -> pd.Series:
 def nvtx_gpu_proj_trace(tables: dict[str, pd.DataFrame], version: str | None = None) -> pd.DataFrame:
     all_ranges = tables["nvtx_ranges"]
     r = _projected(all_ranges)
-    eligible = all_ranges[all_ranges["depth"].notna()]
+    eligible = all_ranges.loc[all_ranges["depth"].notna(), ["range_id", "parent"]]
     stacks = _range_stacks(eligible).reindex(r.index)
+    del eligible
     out = pd.DataFrame({
         "Name": range_names(r, all_ranges.attrs.get("nsys_version", "") if version is None else version).astype(object),
         "Projected Start (ns)": r["gpu_start_ns"].astype("int64"),
@@ -202,10 +203,15 @@ def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def gpukernsum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """nsys 2022.x's gpukernsum: per demangled name and launch shape (printf('%4d %4d %4d') of grid and block)."""
     k = tables["gpu_kernels"]
-    shape = pd.DataFrame({c: k[c].astype("int64") for c in ("grid_x", "grid_y", "grid_z", "block_x", "block_y",
-                                                           "block_z")})
-    codes, uniq = pd.MultiIndex.from_frame(shape).factorize()
-    shapes = [(f"{gx:4d} {gy:4d} {gz:4d}", f"{bx:4d} {by:4d} {bz:4d}") for gx, gy, gz, bx, by, bz in uniq]
+    dims = ("grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z")
+    codes = np.zeros(len(k), dtype=np.int64)
+    for c in dims:  # one code per distinct launch shape, column by column (no frame of six columns)
+        col_codes, col_uniq = pd.factorize(k[c].to_numpy(np.int64))
+        codes = codes * (len(col_uniq) + 1) + col_codes
+    codes, uniq_rows = pd.factorize(codes)
+    first = pd.Series(np.arange(len(k))).groupby(codes).first().to_numpy()
+    values = np.stack([k[c].to_numpy(np.int64)[first] for c in dims], axis=1) if len(k) else np.zeros((0, 6), int)
+    shapes = [(f"{gx:4d} {gy:4d} {gz:4d}", f"{bx:4d} {by:4d} {bz:4d}") for gx, gy, gz, bx, by, bz in values.tolist()]
     key = pd.Series(codes, index=k.index, name="shape")
     s = _summary(k["duration_ns"], [pd.Categorical(k["name"]), key]).reset_index()
     s.columns = ["Name", "shape", *s.columns[2:]]

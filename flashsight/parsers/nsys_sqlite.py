@@ -122,7 +122,8 @@ def write_nsys(path: Path, out_dir: Path) -> dict[str, int]:
     """Stream the canonical tables of one export to <out_dir>/<table>.parquet; returns rows per table.
 
     Peak memory is the NVTX ranges and a few numbers per launching call, whatever the number of ops.
-    Each file's schema metadata holds the export's nsys_version and source; rows are in the export's order.
+    Each file's schema metadata holds the export's nsys_version and source. Rows are in the export's order
+    (nearly by start; gpu_memops: memcpys, then memsets), nvtx_ranges by start.
     A failure leaves no table file behind."""
     sink = ParquetSink(Path(out_dir), {"source": str(path)})
     try:
@@ -146,6 +147,8 @@ def _ingest(path: Path, sink) -> str:
         ranges = _read_ranges(export, cols, strings)
         calls = _stream_api(export, cols, strings, ranges, sink)
         _stream_ops(export, cols, strings, ranges, calls, sink)
+        del calls
+        ranges.elig_index = ranges.pp_index = None  # only calls needed them
         for part in _ranges_tables(ranges, strings):
             sink.add("nvtx_ranges", part)
         sink.add("devices", pa.Table.from_pandas(_devices_table(export), preserve_index=False))
@@ -192,12 +195,8 @@ class ParquetSink:
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.tmp: dict[str, Path] = {}
         self.rows: dict[str, int] = {}
-        self.memops: list[pa.Table] = []  # memcpy + memset, sorted together at the end (small tables)
 
     def add(self, name: str, table: pa.Table) -> None:
-        if name == "gpu_memops":
-            self.memops.append(table)
-            return
         self._write(name, table)
 
     def _write(self, name: str, table: pa.Table) -> None:
@@ -220,10 +219,6 @@ class ParquetSink:
         self.meta["nsys_version"] = version
 
     def close(self) -> None:
-        memops = pa.concat_tables(self.memops, promote_options="permissive") if self.memops else _EMPTY["gpu_memops"]()
-        if memops.num_rows:
-            memops = memops.sort_by([("start_ns", "ascending"), ("op", "ascending")])
-        self._write("gpu_memops", memops)
         for name in TABLES:
             if name not in self.writers:
                 self._write(name, _EMPTY[name]())
