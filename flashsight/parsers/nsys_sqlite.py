@@ -148,7 +148,7 @@ def _ingest(path: Path, sink) -> str:
         calls = _stream_api(export, cols, strings, ranges, sink)
         _stream_ops(export, cols, strings, ranges, calls, sink)
         del calls
-        ranges.elig_index = ranges.pp_index = None  # only calls needed them
+        ranges.elig_index = None  # only calls needed it
         for part in _ranges_tables(ranges, strings):
             sink.add("nvtx_ranges", part)
         sink.add("devices", pa.Table.from_pandas(_devices_table(export), preserve_index=False))
@@ -403,7 +403,7 @@ class Ranges:
     pp_path_codes: np.ndarray | None = None  # per pp range: code into path_names
     path_names: list | None = None
     elig_index: proj.RangeIndex | None = None
-    pp_index: proj.RangeIndex | None = None
+    pp_of_elig: np.ndarray | None = None  # per elig range: index into pp of it or its nearest push/pop ancestor
     # projection results (per elig range)
     gpu_start: np.ndarray | None = None
     gpu_end: np.ndarray | None = None
@@ -501,7 +501,7 @@ def _no_ranges() -> Ranges:
     i = np.zeros(0, dtype=np.int32)
     r = Ranges(0, z, z, z, b, z, b, b, i, i, [], i, b, {"end_gtid": (z, z), "category": (z, z)})
     r.forest = proj.range_forest(z, z, z)
-    r.pp, r.pp_path_codes, r.path_names = z, z, []
+    r.pp, r.pp_path_codes, r.path_names, r.pp_of_elig = z, z, [], z
     r.gpu_start, r.gpu_end, r.op_count = z, z, z
     return r
 
@@ -558,26 +558,65 @@ def _labels(r: Ranges, strings: _Strings, idx: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _trees(r: Ranges, strings: _Strings) -> None:
-    """nsys's tree (nvtx_gpu_proj_trace: every same-thread range, both styles, all domains), and the push/pop
-    tree of nvtx_path."""
+    """nsys's tree (nvtx_gpu_proj_trace: every same-thread range, both styles, all domains), and from it the
+    push/pop tree of nvtx_path: where ranges nest, a push/pop range's parent there is its nearest push/pop
+    ancestor; segments where ranges overlap without nesting get a push/pop tree of their own."""
     sub = lambda a, i: a if i is None else a[i]  # noqa: E731
     r.elig = None if not r.crossed.any() else np.flatnonzero(~r.crossed).astype(np.int32)
-    r.forest = proj.range_forest(sub(r.gtid, r.elig), sub(r.start, r.elig), sub(r.end, r.elig))
-    r.elig_index = proj.RangeIndex(r.gtid, r.start, r.end, r.forest.parent, r.forest.laminar, idx=r.elig)
-    pp_mask = r.pushpop & ~r.crossed
-    r.pp = None if pp_mask.all() else np.flatnonzero(pp_mask).astype(np.int32)
-    if r.pp is None or (r.elig is not None and len(r.pp) == len(r.elig)):
-        pp_parent, pp_depth = r.forest.parent, r.forest.depth  # no same-thread start/end ranges: the same tree
-    else:
-        pp_parent, pp_depth = proj.range_tree(r.gtid[r.pp], r.start[r.pp], r.end[r.pp])
-    pp_all = np.arange(r.n, dtype=np.int32) if r.pp is None else r.pp
-    label_codes, labels = _labels(r, strings, pp_all)
+    f = r.forest = proj.range_forest(sub(r.gtid, r.elig), sub(r.start, r.elig), sub(r.end, r.elig))
+    r.elig_index = proj.RangeIndex(r.gtid, r.start, r.end, f.parent, f.laminar, idx=r.elig, order=f.order)
+    n_e = r.n_elig
+    is_pp = sub(r.pushpop, r.elig)
+    pp_e = np.flatnonzero(is_pp).astype(np.int32)  # elig positions of push/pop ranges
+    pp_pos = np.full(n_e, -1, dtype=np.int32)  # elig position -> pp position
+    pp_pos[pp_e] = np.arange(len(pp_e), dtype=np.int32)
+    # nearest push/pop ancestor-or-self of every elig range, climbing the forest (as many steps as levels)
+    anc = np.where(is_pp, np.arange(n_e, dtype=np.int32), f.parent)
+    todo = np.flatnonzero((anc >= 0) & ~is_pp[np.maximum(anc, 0)])
+    while len(todo):
+        anc[todo] = f.parent[anc[todo]]
+        todo = todo[(anc[todo] >= 0) & ~is_pp[np.maximum(anc[todo], 0)]]
+    r.pp_of_elig = np.where(anc >= 0, pp_pos[np.maximum(anc, 0)], -1).astype(np.int32)
+    # push/pop parent and depth: the nearest push/pop proper ancestor
+    up = f.parent[pp_e]
+    pp_parent = np.where(up >= 0, r.pp_of_elig[np.maximum(up, 0)], -1).astype(np.int64)
+    pp_depth = np.zeros(len(pp_e), dtype=np.int64)
+    for d in range(1, int(f.depth.max()) + 1 if n_e else 0):  # parents first: by the forest's depth
+        at = np.flatnonzero((f.depth[pp_e] == d) & (pp_parent >= 0))
+        pp_depth[at] = pp_depth[pp_parent[at]] + 1
+    odd = np.flatnonzero(~f.laminar[pp_e])
+    if len(odd):  # overlapping segments: the push/pop ranges there make their own tree
+        e_idx = pp_e[odd]
+        full = e_idx if r.elig is None else r.elig[e_idx]
+        sub_parent, sub_depth = proj.range_tree(r.gtid[full], r.start[full], r.end[full])
+        pp_parent[odd] = np.where(sub_parent >= 0, odd[np.maximum(sub_parent, 0)], -1)
+        pp_depth[odd] = sub_depth
+    r.pp = pp_e if r.elig is None else r.elig[pp_e]
+    label_codes, labels = _labels(r, strings, r.pp)
     paths = proj.paths(pd.Categorical.from_codes(label_codes, categories=pd.Index(labels, dtype=object))
                        if labels else pd.Categorical([]), pp_parent, pp_depth)
     r.pp_path_codes = np.asarray(paths.codes, dtype=np.int32)
     r.path_names = list(paths.categories)
-    r.pp_index = proj.RangeIndex(r.gtid, r.start, r.end, pp_parent, idx=r.pp)
-    r.pp = pp_all
+
+
+def _pp_innermost(r: Ranges, target: np.ndarray, flagged: np.ndarray, gq, start, end) -> np.ndarray:
+    """Per call, its innermost enclosing push/pop range (index into r.pp, -1 for none): the nearest push/pop
+    ancestor-or-self of its innermost same-thread range; where ranges overlap without nesting, the shortest
+    push/pop range among every range containing the call."""
+    out = np.where(target >= 0, r.pp_of_elig[np.maximum(target, 0)], -1) if r.n_elig else np.full(len(target), -1)
+    fl = np.flatnonzero(flagged)
+    if len(fl):
+        calls, rngs = r.elig_index.containers(gq[fl], start[fl], end[fl], r.forest.seg_first)
+        full = rngs if r.elig is None else r.elig[rngs]
+        keep = r.pushpop[full]
+        calls, rngs, full = calls[keep], rngs[keep], full[keep]
+        out[fl] = -1
+        if len(calls):
+            length = r.end[full] - r.start[full]
+            best = np.lexsort((-r.start[full], length, calls))  # per call: shortest, then latest start first
+            first = best[np.r_[True, calls[best][1:] != calls[best][:-1]]]
+            out[fl[calls[first]]] = r.pp_of_elig[rngs[first]]
+    return out
 
 
 # --- 2. CUDA API calls -----------------------------------------------------------------------------------
@@ -627,9 +666,9 @@ def _stream_api(export, cols, strings, r: Ranges, sink) -> Calls:
             ev, ev_ok = chunk.ints("event_class")
             ret, ret_ok = chunk.ints("return_value")
             gq = np.where(g_ok, g, -1)
-            pp_local, _ = r.pp_index.innermost(gq, start, end) if len(r.pp) else (np.full(len(start), -1), None)
             target, flagged = r.elig_index.innermost(gq, start, end) if r.n_elig else \
                 (np.full(len(start), -1), np.zeros(len(start), bool))
+            pp_local = _pp_innermost(r, target, flagged, gq, start, end) if len(r.pp) else np.full(len(start), -1)
             name = strings.codes(name_ids, n_ok)
             path_codes = np.where(pp_local >= 0, r.pp_path_codes[np.maximum(pp_local, 0)], -1) if len(r.pp) else \
                 np.full(len(start), -1)

@@ -39,6 +39,7 @@ class Forest:
     depth: np.ndarray  # 0 for roots
     laminar: np.ndarray  # False for ranges of a segment where ranges overlap without nesting
     seg_first: np.ndarray  # position (in thread, start, -end order) of the first range of the range's segment
+    order: np.ndarray  # the ranges in (thread, start, -end) order: the sweep's, and RangeIndex's
 
 
 def range_forest(tid: np.ndarray, start: np.ndarray, end: np.ndarray) -> Forest:
@@ -56,7 +57,7 @@ def range_forest(tid: np.ndarray, start: np.ndarray, end: np.ndarray) -> Forest:
     n = len(start)
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
-        return Forest(z, z, np.ones(0, dtype=bool), z)
+        return Forest(z, z, np.ones(0, dtype=bool), z, z.astype(np.int32))
     tid, start, end = (np.asarray(a, dtype=np.int64) for a in (tid, start, end))
     order = np.lexsort((-end, start, tid))  # stable: identical ranges keep their index order
     t = tid[order]
@@ -78,21 +79,25 @@ def range_forest(tid: np.ndarray, start: np.ndarray, end: np.ndarray) -> Forest:
         seg_base = int(seg[hi - 1]) + 1
         # open at ss[k]: earlier ranges whose end >= ss[k]; ranges ending before it all come earlier
         dep[lo:hi] = np.arange(hi - lo) - np.searchsorted(np.sort(ee), ss, "left")
-    # parent of k: the last position before k at depth dep[k] - 1 (one level up, same segment when nested)
-    key = dep * n
-    key += np.arange(n)
-    by_key = np.argsort(key, kind="stable")
-    sorted_key = key[by_key]
-    del key
-    has_parent = np.flatnonzero(dep > 0)
-    q = np.searchsorted(sorted_key, (dep[has_parent] - 1) * n + has_parent, "left") - 1
-    del sorted_key
+    # parent of k: the last position before k at depth dep[k] - 1 (one level up, same segment when nested),
+    # found level by level (depths are few; no sort of all ranges)
     par = np.full(n, _NONE, dtype=np.int64)
-    par[has_parent] = by_key[np.maximum(q, 0)]
-    del by_key, q
+    above = np.flatnonzero(dep == 0)
+    level = 1
+    while len(above):
+        here = np.flatnonzero(dep == level)
+        if not len(here):
+            break
+        q = np.searchsorted(above, here, "left") - 1
+        par[here] = np.where(q >= 0, above[np.maximum(q, 0)], _NONE)
+        above, level = here, level + 1
+    del above
+    has_parent = np.flatnonzero(dep > 0)
     p = par[has_parent]
     bad = has_parent[(p < 0) | (e[np.maximum(p, 0)] < e[has_parent]) | (seg[np.maximum(p, 0)] != seg[has_parent])]
     del p, has_parent
+    if dep.min() < 0:  # cannot happen for ranges sorted as above; a guard for the sweep's invariant
+        bad = np.concatenate([bad, np.flatnonzero(dep < 0)])
     redo = np.zeros(n, dtype=bool)
     if len(bad):
         redo = np.isin(seg, np.unique(seg[bad]))
@@ -117,7 +122,8 @@ def range_forest(tid: np.ndarray, start: np.ndarray, end: np.ndarray) -> Forest:
     first_of_seg = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
     seg_first = np.empty(n, dtype=np.int64)
     seg_first[order] = first_of_seg[seg - seg[0]]
-    return Forest(parent.astype(np.int32), depth.astype(np.int32), laminar, seg_first.astype(np.int32))
+    return Forest(parent.astype(np.int32), depth.astype(np.int32), laminar, seg_first.astype(np.int32),
+                  order.astype(np.int32))
 
 
 def _overlap_sweep(idx, start, end, parent, depth) -> None:
@@ -151,13 +157,14 @@ class RangeIndex:
     flagged so the caller can match it against every range. Results are indices into idx.
     """
 
-    def __init__(self, tid, start, end, parent, laminar=None, idx=None):
+    def __init__(self, tid, start, end, parent, laminar=None, idx=None, order=None):
         self.idx = idx
         sub = (lambda a: a) if idx is None else (lambda a: a[idx])  # noqa: E731
         t, s = sub(tid), sub(start)
         self.parent = parent
         self.laminar = np.ones(len(s), dtype=bool) if laminar is None else laminar
-        self.order = np.lexsort((-sub(end), s, t)).astype(np.int32)  # range_forest's order: outer ranges first
+        # range_forest's order (outer ranges first), given or computed
+        self.order = order if order is not None else np.lexsort((-sub(end), s, t)).astype(np.int32)
         st = t[self.order]
         self.tids, self.first = np.unique(st, return_index=True)
         del st
