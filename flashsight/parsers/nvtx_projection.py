@@ -165,8 +165,9 @@ class RangeIndex:
         self.laminar = np.ones(len(s), dtype=bool) if laminar is None else laminar
         # range_forest's order (outer ranges first), given or computed
         self.order = order if order is not None else np.lexsort((-sub(end), s, t)).astype(np.int32)
-        st = t[self.order]
-        self.tids, self.first = np.unique(st, return_index=True)
+        st = t[self.order]  # sorted by thread: its blocks start where the thread changes
+        self.first = np.flatnonzero(np.r_[True, st[1:] != st[:-1]]) if len(st) else np.zeros(0, dtype=np.int64)
+        self.tids = st[self.first]
         del st
         self.last = np.append(self.first[1:], len(s))
         self.sorted_start = s[self.order]
