@@ -26,6 +26,8 @@ df.attrs["source"] (the .sqlite path): the summaries use the version to name ran
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,7 +189,8 @@ class MemorySink:
 
 
 class ParquetSink:
-    """Writes each chunk to <out>/<table>.parquet as it comes (a temp file renamed at close)."""
+    """Writes each chunk to <out>/<table>.parquet as it comes (a temp file renamed at close), in a thread of its
+    own so encoding and compressing overlap with reading the next chunk (a few chunks queue at most)."""
 
     def __init__(self, out_dir: Path, meta: dict[str, str]):
         self.out_dir = out_dir
@@ -195,9 +198,30 @@ class ParquetSink:
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.tmp: dict[str, Path] = {}
         self.rows: dict[str, int] = {}
+        self.queue: queue.Queue = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._drain, name="flashsight-parquet", daemon=True)
+        self.thread.start()
 
     def add(self, name: str, table: pa.Table) -> None:
-        self._write(name, table)
+        if self.error is not None:
+            raise self.error
+        self.queue.put((name, table))
+
+    def _drain(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(*item)
+                except BaseException as exc:  # noqa: BLE001  re-raised in the ingesting thread
+                    self.error = exc
+
+    def _finish_queue(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
 
     def _write(self, name: str, table: pa.Table) -> None:
         table = table.combine_chunks()
@@ -219,6 +243,7 @@ class ParquetSink:
         self.meta["nsys_version"] = version
 
     def close(self) -> None:
+        self._finish_queue()
         for name in TABLES:
             if name not in self.writers:
                 self._write(name, _EMPTY[name]())
@@ -228,6 +253,10 @@ class ParquetSink:
         self.writers.clear()
 
     def abort(self) -> None:
+        try:
+            self._finish_queue()
+        except BaseException:  # noqa: BLE001  the failure being reported is the caller's
+            pass
         for name, writer in self.writers.items():
             try:
                 writer.close()
