@@ -11,7 +11,7 @@ at least N kernels and N NVTX ranges), or given with --sqlite. On that one file,
 then checks that the two sides' reports agree row for row (integer columns exactly, rounded ones to 0.05),
 prints them side by side and writes <out>/bench.json. Runs anywhere with an nsys (no GPU needed).
 
-Usage: python3 benchmarks/nsys_parse.py --out DIR --rows 1000000 [--nsys PATH] [--stats-timeout 900]
+Usage: python3 benchmarks/nsys_parse.py --out DIR --rows 1000000 [--nsys PATH] [--stats-timeout 900] [--alone R]
        python3 benchmarks/nsys_parse.py --out DIR --sqlite EXPORT.sqlite
 """
 
@@ -72,19 +72,27 @@ def flashsight_child(sqlite: Path, out_dir: Path, reports: list[str]) -> None:
     tables_dir = out_dir / "flashsight_tables"
     rows = write_nsys(sqlite, tables_dir)
     t1 = time.perf_counter()
-    need = {"gpu_kernels": ["name", "duration_ns", "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z"],
-            "nvtx_ranges": ["range_id", "domain", "name", "style", "start_ns", "duration_ns", "pid", "tid", "depth",
-                            "parent", "gpu_start_ns", "gpu_projected_ns", "gpu_op_count", "gpu_child_count"]}
+    kernel_cols = ["name", "duration_ns"]
+    need = {  # each report with the table and columns it reads, one report at a time (the other's freed)
+        "cuda_gpu_kern_sum": ("gpu_kernels", kernel_cols),
+        "gpukernsum": ("gpu_kernels", kernel_cols + ["grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z"]),
+        "nvtx_gpu_proj_sum": ("nvtx_ranges", ["domain", "name", "style", "duration_ns", "depth",
+                                              "gpu_projected_ns", "gpu_op_count", "gpu_child_count"]),
+        "nvtxgpuproj": ("nvtx_ranges", ["range_id", "domain", "name", "style", "start_ns", "duration_ns", "pid",
+                                        "tid", "depth", "parent", "gpu_start_ns", "gpu_projected_ns", "gpu_op_count",
+                                        "gpu_child_count"]),
+    }
     version = pq.read_schema(tables_dir / "nvtx_ranges.parquet").metadata[b"nsys_version"].decode()
-    tables = {}
-    for name, cols in need.items():  # Arrow buffers freed as they become pandas columns
-        table = pq.read_table(tables_dir / f"{name}.parquet", columns=cols)
-        tables[name] = table.to_pandas(self_destruct=True, split_blocks=True)
-        del table
-        tables[name].attrs["nsys_version"] = version
     for report in reports:
-        df = nsys_summaries.REPORTS[report](tables)
+        name, cols = need[report]
+        table = pq.read_table(tables_dir / f"{name}.parquet", columns=cols)
+        frame = table.to_pandas(self_destruct=True, split_blocks=True)  # Arrow buffers freed as they convert
+        del table
+        frame.attrs["nsys_version"] = version
+        df = nsys_summaries.REPORTS[report]({name: frame})
+        del frame
         pacsv.write_csv(pa.Table.from_pandas(df, preserve_index=False), out_dir / f"flashsight_{report}.csv")
+        del df
     t2 = time.perf_counter()
     print(json.dumps({"write_nsys_s": round(t1 - t0, 2), "reports_s": round(t2 - t1, 2), "rows": rows}))
 
@@ -155,6 +163,7 @@ def main() -> None:
     ap.add_argument("--nsys", default=os.environ.get("FLASHSIGHT_NSYS") or shutil.which("nsys") or "nsys")
     ap.add_argument("--stats-timeout", type=float, default=900, help="for `nsys stats` (reported, not fatal)")
     ap.add_argument("--keep", action="store_true", help="keep the export and the tables")
+    ap.add_argument("--alone", default="", help="comma list of reports to time once more in an nsys stats of their own")
     ap.add_argument("--flashsight-child", nargs=3, metavar=("SQLITE", "OUTDIR", "REPORTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.flashsight_child:
@@ -197,12 +206,19 @@ def main() -> None:
             "--force-overwrite=true", "-o", str(out / "nsys"), str(sqlite)]
     ns = timed_child(argv, out / "nsys_stats.log", timeout_s=args.stats_timeout)
     report["nsys_stats"] = ns
-    if ns["exit"] == 0 and not ns["timed_out"]:
-        for name in reports:
+    log = (out / "nsys_stats.log").read_text(errors="replace")
+    for name in reports:  # a report nsys finished is compared, even when the other one ran out of time
+        if f"nsys_{name}.csv]... PROCESSED" in log:
             report[f"agree_{name}"] = compare(out / f"flashsight_{name}.csv", out / f"nsys_{name}.csv", name,
                                               out / "flashsight_tables" / "nvtx_ranges.parquet")
+    if ns["exit"] == 0 and not ns["timed_out"]:
         report["speedup"] = round(ns["wall_s"] / fs["wall_s"], 2)
         report["rss_ratio"] = round(fs["peak_rss_mib"] / ns["peak_rss_mib"], 2)
+    for name in filter(None, args.alone.split(",")):
+        one = [args.nsys, "stats", "-r", name, "-f", "csv", "--force-export=false", "--force-overwrite=true",
+               "-o", str(out / "alone"), str(sqlite)]
+        report[f"nsys_stats_{name}_alone"] = timed_child(one, out / f"nsys_stats_{name}.log",
+                                                         timeout_s=args.stats_timeout)
     if not args.keep:
         shutil.rmtree(out / "flashsight_tables", ignore_errors=True)
         if not args.sqlite:
@@ -218,6 +234,10 @@ def main() -> None:
     note = " (timed out: killed)" if ns["timed_out"] else "" if ns["exit"] == 0 else f" (exit {ns['exit']})"
     print(f"{'nsys ' + nsys_version + ' stats -r ' + ','.join(reports):44}{ns['wall_s']:>10.1f}"
           f"{ns['peak_rss_mib']:>15.0f}{note}")
+    for name in filter(None, args.alone.split(",")):
+        one = report[f"nsys_stats_{name}_alone"]
+        note = " (timed out: killed)" if one["timed_out"] else "" if one["exit"] == 0 else f" (exit {one['exit']})"
+        print(f"{'nsys stats -r ' + name + ' alone':44}{one['wall_s']:>10.1f}{one['peak_rss_mib']:>15.0f}{note}")
     print(f"flashsight: write_nsys {fs['write_nsys_s']:.1f} s, reports {fs['reports_s']:.1f} s")
     if "speedup" in report:
         print(f"flashsight {report['speedup']:.2f}x faster, at {report['rss_ratio']:.2f}x nsys's peak RSS")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from flashsight.parsers.nsys_sqlite import version_tuple
 
@@ -118,50 +120,65 @@ def _projected(r: pd.DataFrame) -> pd.DataFrame:
 
 
 def _range_stacks(r: pd.DataFrame) -> pd.Series:
-    """':1:4:7' from the root down, as nsys prints RangeStack: built level by level, parents first."""
+    """':1:4:7' from the root down, as nsys prints RangeStack: built level by level, parents first, as Arrow
+    strings (a few bytes a range, not a Python object each)."""
+    n = len(r)
     ids = r["range_id"].to_numpy(np.int64)
     parent = r["parent"].astype("Int64")
-    has_parent = parent.notna().to_numpy()
     pos = pd.Index(ids).get_indexer(parent.fillna(-1).to_numpy(np.int64))
-    stacks = np.empty(len(ids), dtype=object)
-    done = np.zeros(len(ids), dtype=bool)
-    level = np.flatnonzero(~has_parent | (pos < 0))
-    stacks[level] = [f":{i}" for i in ids[level].tolist()]
-    done[level] = True
+    pos[parent.isna().to_numpy()] = -1
+    empty, colon = pa.scalar("", pa.large_string()), pa.scalar(":", pa.large_string())
+    own = pc.binary_join_element_wise(empty, pa.array(ids).cast(pa.large_string()), colon)  # ":<id>"
+    done = pos < 0
+    values = pc.if_else(pa.array(done), own, pa.nulls(n, pa.large_string()))
     while not done.all():
-        ready = np.flatnonzero(~done & done[np.maximum(pos, 0)] & (pos >= 0))
+        ready = np.flatnonzero(~done & (pos >= 0) & done[np.maximum(pos, 0)])
         if not len(ready):  # a cycle (identical ranges): nsys leaves them out of its tree
-            stacks[~done] = None
             break
-        stacks[ready] = [f"{p}:{i}" for p, i in zip(stacks[pos[ready]].tolist(), ids[ready].tolist())]
+        joined = pc.binary_join_element_wise(values.take(pa.array(pos[ready])), own.take(pa.array(ready)), empty)
+        where = np.zeros(n, dtype=np.int64)
+        where[ready] = np.arange(len(ready))
+        mask = np.zeros(n, dtype=bool)
+        mask[ready] = True
+        values = pc.if_else(pa.array(mask), joined.take(pa.array(where)), values)
         done[ready] = True
-    return pd.Series(stacks, index=r.index)
+    return pd.Series(pd.array(values, dtype=pd.ArrowDtype(pa.large_string())), index=r.index)
 
 
 def nvtx_gpu_proj_trace(tables: dict[str, pd.DataFrame], version: str | None = None) -> pd.DataFrame:
     all_ranges = tables["nvtx_ranges"]
-    r = _projected(all_ranges)
+    version = all_ranges.attrs.get("nsys_version", "") if version is None else version
+    ops = all_ranges["gpu_op_count"].fillna(0).to_numpy(np.int64)
+    rows = np.flatnonzero(ops > 0)
+    start = all_ranges["gpu_start_ns"].to_numpy()[rows].astype(np.int64)
+    projected = all_ranges["gpu_projected_ns"].to_numpy()[rows].astype(np.int64)
+    rows = rows[np.lexsort((-projected, start))]  # by projected start, longest first (stable, as nsys orders)
+    del start, projected
     eligible = all_ranges.loc[all_ranges["depth"].notna(), ["range_id", "parent"]]
-    stacks = _range_stacks(eligible).reindex(r.index)
+    stacks = _range_stacks(eligible).reindex(all_ranges.index[rows])
     del eligible
-    out = pd.DataFrame({
-        "Name": range_names(r, all_ranges.attrs.get("nsys_version", "") if version is None else version).astype(object),
-        "Projected Start (ns)": r["gpu_start_ns"].astype("int64"),
-        "Projected Duration (ns)": r["gpu_projected_ns"].astype("int64"),
-        "Orig Start (ns)": r["start_ns"].astype("int64"),
-        "Orig Duration (ns)": r["duration_ns"].astype("int64"),
-        "Style": r["style"].astype(object),
-        "PID": r["pid"].astype("int64"),
-        "TID": r["tid"].astype("int64"),
-        "NumGPUOps": r["gpu_op_count"].astype("int64"),
-        "Lvl": r["depth"].astype("Int64"),
-        "NumChild": r["gpu_child_count"].astype("int64"),
-        "RangeId": r["range_id"].astype("int64"),
-        "ParentId": r["parent"].astype("Int64"),
-        "RangeStack": stacks,
+    r = all_ranges.iloc[rows]  # one gather of the few columns read below
+
+    def ints(col, nullable=False):
+        values = r[col]
+        return pd.array(values, dtype="Int64") if nullable else values.to_numpy().astype(np.int64)
+
+    return pd.DataFrame({
+        "Name": range_names(r, version).to_numpy(),
+        "Projected Start (ns)": ints("gpu_start_ns"),
+        "Projected Duration (ns)": ints("gpu_projected_ns"),
+        "Orig Start (ns)": ints("start_ns"),
+        "Orig Duration (ns)": ints("duration_ns"),
+        "Style": r["style"].to_numpy(),
+        "PID": ints("pid"),
+        "TID": ints("tid"),
+        "NumGPUOps": ints("gpu_op_count"),
+        "Lvl": ints("depth", nullable=True),
+        "NumChild": ints("gpu_child_count"),
+        "RangeId": ints("range_id"),
+        "ParentId": ints("parent", nullable=True),
+        "RangeStack": stacks.array,
     })
-    return out.sort_values(["Projected Start (ns)", "Projected Duration (ns)"], ascending=[True, False],
-                           kind="stable", ignore_index=True)
 
 
 def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
