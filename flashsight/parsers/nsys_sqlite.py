@@ -462,7 +462,7 @@ def _read_ranges(export: Export, cols: SqliteColumns, strings: _Strings) -> Rang
         ("g", np.int64), ("cross", bool), ("d", np.int32), ("dok", bool))}
     sparse: dict[str, tuple[list, list]] = {"end_gtid": ([], []), "category": ([], [])}
     offset = 0
-    for chunk in cols.chunks(sql, text_columns=("text",)):
+    for chunk in cols.chunks(sql, text_columns=("text",), table="NVTX_EVENTS"):
         if offset + chunk.num_rows > total:
             raise InputError(f"{export.path}: NVTX_EVENTS changed while it was read")
         start, end, e_ok = _check_times("NVTX_EVENTS", chunk, export.path, end_may_be_null=True)
@@ -687,7 +687,7 @@ def _stream_api(export, cols, strings, r: Ranges, sink) -> Calls:
     flagged_parts = {"s": [], "e": [], "g": []}
     kept = 0
     if export.has(RUNTIME):
-        for chunk in cols.chunks(_select(export, RUNTIME, _RUNTIME_COLS)):
+        for chunk in cols.chunks(_select(export, RUNTIME, _RUNTIME_COLS), table=RUNTIME):
             start, end, _ = _check_times(RUNTIME, chunk, export.path)
             g, g_ok = chunk.ints("global_tid")
             corr, c_ok = chunk.ints("correlation_id")
@@ -762,7 +762,7 @@ def _stream_ops(export, cols, strings, r: Ranges, calls: Calls, sink) -> None:
                             ("memset", MEMSET, _MEMSET_COLS)):
         if not export.has(table):
             continue
-        for chunk in cols.chunks(_select(export, table, spec)):
+        for chunk in cols.chunks(_select(export, table, spec), table=table):
             start, end, _ = _check_times(table, chunk, export.path)
             corr, c_ok = chunk.ints("correlation_id")
             gp, gp_ok = chunk.ints("global_pid")

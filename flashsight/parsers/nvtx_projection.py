@@ -172,6 +172,7 @@ class RangeIndex:
         self.last = np.append(self.first[1:], len(s))
         self.sorted_start = s[self.order]
         self._end, self._start = end, start
+        self._pos_of = None
 
     def end(self, i: np.ndarray) -> np.ndarray:
         return self._end[i] if self.idx is None else self._end[self.idx[i]]
@@ -220,9 +221,10 @@ class RangeIndex:
         calls = np.flatnonzero(ok)
         if not len(calls):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        pos_of = np.empty(len(self.order), dtype=np.int64)
-        pos_of[self.order] = np.arange(len(self.order))
-        hi = pos_of[cand[calls]] + 1
+        if self._pos_of is None:  # range -> its position in the sweep's order (once)
+            self._pos_of = np.empty(len(self.order), dtype=np.int64)
+            self._pos_of[self.order] = np.arange(len(self.order))
+        hi = self._pos_of[cand[calls]] + 1
         lo = seg_first[cand[calls]]
         lengths = hi - lo
         call_rep = np.repeat(calls, lengths)

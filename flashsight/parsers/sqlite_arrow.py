@@ -12,6 +12,7 @@ ORDER BY, so their row order is the table's and a query restarted at an OFFSET c
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import sqlite3
@@ -100,19 +101,31 @@ def _as_text(v) -> str | None:
 class SqliteColumns:
     """Chunked, columnar reads of one SQLite file (read-only)."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection | None = None, batch_rows: int = BATCH_ROWS):
+    def __init__(self, path: Path, conn: sqlite3.Connection | None = None, batch_rows: int = BATCH_ROWS,
+                 parallel: int | None = None):
         self.path = Path(path)
         self.batch_rows = batch_rows
+        self.parallel = parallel if parallel is not None else _default_parallel()
         self._conn = conn  # the sqlite3 connection the tolerant path uses (opened on demand otherwise)
         self._adbc = None
         self._adbc_failed = False
 
-    def chunks(self, sql: str, text_columns: tuple[str, ...] = ()) -> Iterator[Chunk]:
-        """Every row of `sql` in chunks. text_columns are read as text; every other column as integers."""
+    def chunks(self, sql: str, text_columns: tuple[str, ...] = (), table: str | None = None) -> Iterator[Chunk]:
+        """Every row of `sql` in chunks, in the table's order. text_columns are read as text; every other
+        column as integers. table: the one table `sql` scans (SELECT ... FROM table [WHERE ...]): a large one
+        is read in rowid slices by several connections at once, handed out in order."""
+        if table is not None and not self._adbc_failed and self.parallel > 1:
+            windows = self._rowid_parts(table)
+            if len(windows) > 1:
+                yield from self._parallel_chunks(sql, text_columns, windows)
+                return
+        yield from self._serial_chunks(sql, text_columns)
+
+    def _serial_chunks(self, sql: str, text_columns: tuple[str, ...], prefetch: bool = True) -> Iterator[Chunk]:
         done = 0
         if not self._adbc_failed:
             try:
-                for chunk in self._adbc_chunks(sql):
+                for chunk in self._adbc_chunks(sql, prefetch):
                     done += chunk.num_rows
                     yield chunk
                 return
@@ -121,6 +134,63 @@ class SqliteColumns:
             except Exception:  # noqa: BLE001  a value the driver's inferred type cannot hold: go on with sqlite3
                 pass
         yield from self._sqlite_chunks(sql, text_columns, offset=done)
+
+    # --- several connections ---------------------------------------------------------------------------------
+
+    def _rowid_parts(self, table: str) -> list[tuple[int, int]]:
+        """Windows of batch_rows rowids over the table (none for a small table: one query reads it)."""
+        conn = self._conn or self._open_sqlite()
+        try:
+            lo, hi = conn.execute(f'SELECT min(rowid), max(rowid) FROM "{table}"').fetchone()
+        except sqlite3.DatabaseError:
+            return []
+        if lo is None or hi - lo < 4 * self.batch_rows:
+            return []
+        return [(a, min(a + self.batch_rows - 1, hi)) for a in range(lo, hi + 1, self.batch_rows)]
+
+    def _parallel_chunks(self, sql: str, text_columns, windows: list[tuple[int, int]]) -> Iterator[Chunk]:
+        """Rowid windows read by `parallel` connections in threads, window k by thread k % parallel, each a
+        window or two ahead; the chunks come out in window order, so the rows keep the table's order."""
+        joiner = " AND " if " WHERE " in sql.upper() else " WHERE "
+        n = min(self.parallel, len(windows))
+        readers = [SqliteColumns(self.path, batch_rows=self.batch_rows, parallel=1) for _ in range(n)]
+        queues = [queue.Queue(maxsize=2) for _ in range(n)]
+        stop = threading.Event()
+
+        def work(k: int) -> None:
+            try:
+                for a, b in windows[k::n]:
+                    chunks = list(readers[k]._serial_chunks(f"{sql}{joiner}rowid BETWEEN {a} AND {b}",
+                                                            text_columns, prefetch=False))
+                    while not stop.is_set():
+                        try:
+                            queues[k].put(chunks, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+            except BaseException as exc:  # noqa: BLE001  handed to the consumer
+                queues[k].put(exc)
+
+        threads = [threading.Thread(target=work, args=(k,), name="flashsight-sqlite-window", daemon=True)
+                   for k in range(n)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(len(windows)):
+                item = queues[i % n].get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield from item
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+            for r in readers:
+                r.close()
+                if r._conn is not None:
+                    r._conn.close()
 
     # --- ADBC ----------------------------------------------------------------------------------------------
 
@@ -138,14 +208,14 @@ class SqliteColumns:
         cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(self.batch_rows)})
         return cursor
 
-    def _adbc_chunks(self, sql: str) -> Iterator[Chunk]:
+    def _adbc_chunks(self, sql: str, prefetch: bool = True) -> Iterator[Chunk]:
         """The driver's batches, fetched one ahead in a thread (it releases the GIL while SQLite steps), so
         reading the next chunk overlaps with the caller's work on this one."""
         cursor = self._adbc_cursor()
         try:
             cursor.execute(sql)
             reader = cursor.fetch_record_batch()
-            for batch in _prefetched(reader):
+            for batch in (_prefetched(reader) if prefetch else reader):
                 if batch.num_rows:
                     yield Chunk(dict(zip(batch.schema.names, batch.columns)), batch.num_rows)
         finally:
@@ -189,6 +259,16 @@ class SqliteColumns:
             except Exception:  # noqa: BLE001
                 pass
             self._adbc = None
+
+
+READERS_ENV = "FLASHSIGHT_SQLITE_READERS"  # connections reading one large table (default: half the CPUs, <= 4)
+
+
+def _default_parallel() -> int:
+    value = os.environ.get(READERS_ENV, "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, min((os.cpu_count() or 1) // 2, 4))  # the other half: the ingest itself and Parquet writing
 
 
 class _AdbcUnavailable(Exception):

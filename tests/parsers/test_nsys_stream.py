@@ -26,12 +26,11 @@ def _same(a: pd.DataFrame, b: pd.DataFrame, name: str) -> None:
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.stem)
-def test_tiny_chunks_give_the_same_tables(path, monkeypatch):
+def test_tiny_chunks_read_in_parallel_give_the_same_tables(path, monkeypatch):
     whole = read_nsys(path)
-    monkeypatch.setattr(sqlite_arrow, "BATCH_ROWS", 7)  # every table in chunks of 7 rows
-    orig = sqlite_arrow.SqliteColumns.__init__
+    orig = sqlite_arrow.SqliteColumns.__init__  # every table in chunks of 7 rows, by 3 connections at once
     monkeypatch.setattr(sqlite_arrow.SqliteColumns, "__init__",
-                        lambda self, p, conn=None, batch_rows=7: orig(self, p, conn, batch_rows))
+                        lambda self, p, conn=None, batch_rows=7, parallel=3: orig(self, p, conn, batch_rows, parallel))
     orig_slices = nsys_sqlite._ranges_tables
     monkeypatch.setattr(nsys_sqlite, "_ranges_tables", lambda r, s, rows=5: orig_slices(r, s, rows))
     chunked = read_nsys(path)
