@@ -9,9 +9,11 @@
 #    (benchmarks/ncu_parse.py; target < 30 s), and with 1 reader if time is left.
 # 2. the 8-config `--set full` decode sweep: flashsight's batched sweep vs one ncu process per config by hand
 #    (devtools/sweep_vs_by_hand.py; the JIT is warmed first).
-# 3. (SCALE_NSYS=1, only with time to spare) benchmarks/nsys_parse.py at --rows ${NSYS_ROWS:-1000000} against this
-#    machine's nsys 2025.3 `nsys stats -r cuda_gpu_kern_sum,nvtx_gpu_proj_sum`.
-# Budget knobs: CAPTURE_S (default 200), READ_S (90), SWEEP_S (240 per side), DEADLINE_S (470 for the whole).
+# nsys (a call of its own): bash devtools/device_scale.sh nsys   carry: [".devkit"]
+#    benchmarks/nsys_parse.py at --rows ${NSYS_ROWS:-10000000} (built there from the committed shapes capture,
+#    ~2.5 GB) against that machine's nsys 2025.3 `nsys stats -r cuda_gpu_kern_sum,nvtx_gpu_proj_sum`, both sides
+#    timed in the same call (DEADLINE_S default 570).
+# Budget knobs: CAPTURE_S (default 200), SWEEP_S (240 per side), DEADLINE_S (470 for the whole).
 set -uo pipefail
 OUT=${OUT:-/tmp/scale_out}
 mkdir -p "$OUT"
@@ -19,8 +21,20 @@ source .devkit/setup.sh || exit 1
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 FLASHSIGHT_NCU_READERS=16
 [ -f .devkit/jit.tgz ] && tar xzf .devkit/jit.tgz -C ~/.cache 2>/dev/null  # a JIT cache brought back earlier
 START=$(date +%s)
+MODE=${1:-ncu}
 left() { echo $(( ${DEADLINE_S:-470} - ($(date +%s) - START) )); }
 note() { echo "$(date +%T) [$(( $(date +%s) - START )) s] $*" | tee -a "$OUT/figures.txt"; }
+
+if [ "$MODE" = nsys ]; then
+  DEADLINE_S=${DEADLINE_S:-570}
+  note "nsys at ${NSYS_ROWS:-10000000} rows: $(nsys --version 2>&1 | tail -1)"
+  python3 -c "import adbc_driver_sqlite" 2>/dev/null && note "adbc-driver-sqlite present" || note "adbc-driver-sqlite missing"
+  timeout $(( $(left) - 10 )) python3 benchmarks/nsys_parse.py --out /tmp/nsys_scale --rows "${NSYS_ROWS:-10000000}" \
+    --stats-timeout $(( $(left) - 200 )) > "$OUT/nsys_parse.txt" 2>&1
+  note "nsys exit $?: $(cat "$OUT/nsys_parse.txt")"
+  cp /tmp/nsys_scale/bench.json "$OUT/nsys_bench.json" 2>/dev/null
+  exit 0
+fi
 
 note "env: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1); $(ncu --version | tail -1); $(nproc) cores"
 python3 -c "import adbc_driver_sqlite" 2>/dev/null && note "adbc-driver-sqlite present" || note "adbc-driver-sqlite missing: nsys reads fall back to sqlite3"
@@ -31,14 +45,6 @@ timeout "${CAPTURE_S:-200}" python3 benchmarks/ncu_parse.py --make-report "$OUT/
   --set full --replay-mode application --readers 16 --skip one,floor,csv --json "$OUT/ncu_read_16.json" \
   > "$OUT/ncu_read_16.txt" 2>&1
 note "step 1 exit $?: $(tr '\n' ' ' < "$OUT/ncu_read_16.txt" | tail -c 600)"
-if [ ! -s "$OUT/k1000/k1000.ncu-rep" ]; then
-  note "no 1000-kernel report: 250 kernels with kernel replay instead"
-  timeout "${CAPTURE_S:-200}" python3 benchmarks/ncu_parse.py --make-report "$OUT/k250/k250.ncu-rep" --kernels 250 \
-    --set full --replay-mode kernel --readers 16 --skip one,floor,csv --json "$OUT/ncu_read_16_k250.json" \
-    > "$OUT/ncu_read_16_k250.txt" 2>&1
-  note "fallback exit $?: $(tr '\n' ' ' < "$OUT/ncu_read_16_k250.txt" | tail -c 600)"
-fi
-
 # 2. the sweep, both ways
 if [ "$(left)" -gt 150 ]; then
   note "step 2: 8-config --set full decode sweep, flashsight batched vs by hand"
@@ -50,6 +56,15 @@ else
   note "step 2 skipped: $(left) s left"
 fi
 
+# 1'. no 1000-kernel report (application replay failed or ran out of time): 250 kernels, kernel replay
+if [ ! -s "$OUT/k1000/k1000.ncu-rep" ] && [ "$(left)" -gt 100 ]; then
+  note "no 1000-kernel report: 250 kernels with kernel replay instead"
+  timeout $(( $(left) - 40 )) python3 benchmarks/ncu_parse.py --make-report "$OUT/k250/k250.ncu-rep" --kernels 250 \
+    --set full --replay-mode kernel --readers 16 --skip one,floor,csv --json "$OUT/ncu_read_16_k250.json" \
+    > "$OUT/ncu_read_16_k250.txt" 2>&1
+  note "fallback exit $?: $(tr '\n' ' ' < "$OUT/ncu_read_16_k250.txt" | tail -c 600)"
+fi
+
 # 1b. the same report through one reader (the old cost of a report: one process), if time is left
 REP=$(ls "$OUT"/k1000/k1000.ncu-rep "$OUT"/k250/k250.ncu-rep 2>/dev/null | head -1)
 if [ -n "$REP" ] && [ "$(left)" -gt 60 ]; then
@@ -58,12 +73,5 @@ if [ -n "$REP" ] && [ "$(left)" -gt 60 ]; then
   note "step 1b exit $?: $(tr '\n' ' ' < "$OUT/ncu_read_1.txt" | tail -c 600)"
 fi
 
-# 3. nsys at scale against nsys 2025.3 (optional)
-if [ "${SCALE_NSYS:-0}" = 1 ] && [ "$(left)" -gt 120 ]; then
-  timeout $(( $(left) - 10 )) python3 benchmarks/nsys_parse.py --out /tmp/nsys_scale --rows "${NSYS_ROWS:-1000000}" \
-    --stats-timeout $(( $(left) - 60 )) > "$OUT/nsys_parse.txt" 2>&1
-  cp /tmp/nsys_scale/bench.json "$OUT/nsys_bench.json" 2>/dev/null
-  note "step 3 exit $?: $(tr '\n' ' ' < "$OUT/nsys_parse.txt" | tail -c 900)"
-fi
 rm -rf "$OUT"/k1000/*.ncu-rep "$OUT"/k250/*.ncu-rep "$OUT"/sweep/fs "$OUT"/sweep/hand 2>/dev/null  # too big to bring back
 note "done"
