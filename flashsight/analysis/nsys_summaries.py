@@ -155,30 +155,24 @@ def nvtx_gpu_proj_trace(tables: dict[str, pd.DataFrame], version: str | None = N
     rows = rows[np.lexsort((-projected, start))]  # by projected start, longest first (stable, as nsys orders)
     del start, projected
     eligible = all_ranges.loc[all_ranges["depth"].notna(), ["range_id", "parent"]]
-    stacks = _range_stacks(eligible).reindex(all_ranges.index[rows])
+    stacks = _range_stacks(eligible).reindex(all_ranges.index[rows]).array
     del eligible
-    r = all_ranges.iloc[rows]  # one gather of the few columns read below
 
-    def ints(col, nullable=False):
-        values = r[col]
+    def col(name, nullable=False):  # one column of the projected ranges, gathered in nsys's order
+        values = all_ranges[name].iloc[rows]
         return pd.array(values, dtype="Int64") if nullable else values.to_numpy().astype(np.int64)
 
-    return pd.DataFrame({
-        "Name": range_names(r, version).to_numpy(),
-        "Projected Start (ns)": ints("gpu_start_ns"),
-        "Projected Duration (ns)": ints("gpu_projected_ns"),
-        "Orig Start (ns)": ints("start_ns"),
-        "Orig Duration (ns)": ints("duration_ns"),
-        "Style": r["style"].to_numpy(),
-        "PID": ints("pid"),
-        "TID": ints("tid"),
-        "NumGPUOps": ints("gpu_op_count"),
-        "Lvl": ints("depth", nullable=True),
-        "NumChild": ints("gpu_child_count"),
-        "RangeId": ints("range_id"),
-        "ParentId": ints("parent", nullable=True),
-        "RangeStack": stacks.array,
-    })
+    out = {"Name": range_names(all_ranges[["domain", "name"]].iloc[rows], version).to_numpy()}
+    for label, name in (("Projected Start (ns)", "gpu_start_ns"), ("Projected Duration (ns)", "gpu_projected_ns"),
+                        ("Orig Start (ns)", "start_ns"), ("Orig Duration (ns)", "duration_ns")):
+        out[label] = col(name)
+    out["Style"] = all_ranges["style"].iloc[rows].to_numpy()
+    for label, name, nullable in (("PID", "pid", False), ("TID", "tid", False), ("NumGPUOps", "gpu_op_count", False),
+                                  ("Lvl", "depth", True), ("NumChild", "gpu_child_count", False),
+                                  ("RangeId", "range_id", False), ("ParentId", "parent", True)):
+        out[label] = col(name, nullable)
+    out["RangeStack"] = stacks
+    return pd.DataFrame(out)
 
 
 def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
