@@ -33,6 +33,7 @@ from flashsight.errors import FlashsightError, InputError
 
 READERS_ENV = "FLASHSIGHT_NCU_READERS"  # how many reader processes (default: CPU count, at most 8)
 MIN_SLICE = 16  # kernels: a report smaller than two slices is read by one reader
+SLICE_BYTES = 32 << 20  # a report file smaller than this is read by one reader without counting its kernels
 _RETIRED = object()
 
 
@@ -143,7 +144,7 @@ class ReaderPool:
     def read(self, path: Path) -> dict[str, pd.DataFrame]:
         """Every table of one report; a large one is read in slices of kernels by several readers at once."""
         path = Path(path)
-        if self.size < 2:
+        if self.size < 2 or path.stat().st_size < SLICE_BYTES:
             return self._request(path, "read")
         kernels = self._request(path, "count")
         slices = min(self.size, kernels // MIN_SLICE)
