@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import pytest
 
 from flashsight.parsers import read_input
 from flashsight.profilers import tools
-from tests import DATA
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests import DATA, missing
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +16,7 @@ def nsys():
     tools.clear_cache()
     tool = tools.find_nsys()
     if tool is None:
-        if IN_CI:
-            pytest.fail("CI=true but nsys is not installed: run .ci/install-nsys.sh")
-        pytest.skip("nsys not installed (CI installs it)")
+        missing("nsys is not installed", "CI installs it with .ci/install-nsys.sh")
     return tool
 
 

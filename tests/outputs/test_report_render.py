@@ -4,27 +4,22 @@ with its hover titles, the page logs nothing to the console, and the Markdown is
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 
 import pytest
 
 import flashsight
+from tests import missing
 from tests.outputs import chromium
 from tests.outputs.report_checks import check_html, check_markdown
 from tests.outputs.real_run import REAL_RUN
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
 
 @pytest.fixture(scope="module")
 def browser():
     found = chromium.find()
     if found is None:
-        if IN_CI:
-            pytest.fail("CI=true but chromium is not installed: run .ci/install-chromium.sh")
-        pytest.skip("chromium not installed (CI installs it)")
+        missing("chromium is not installed", "CI installs it with .ci/install-chromium.sh")
     return found
 
 

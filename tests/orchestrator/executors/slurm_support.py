@@ -4,16 +4,14 @@ they fail), this sweep's tasks in the queue, and a sweep process on Slurm."""
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from tests import missing
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 SLURM_FLAGS = ["--executor", "slurm", "--gpus-per-task", "0"]  # the CI node has CPUs only
 
 
@@ -22,9 +20,7 @@ def require_slurm() -> None:
     problem = _slurm_problem()
     if problem is None:
         return
-    if IN_CI:
-        pytest.fail(f"CI=true but {problem}: .ci/run starts a one-node cluster with .ci/slurm.sh up")
-    pytest.skip(f"{problem} (start a one-node cluster as root: bash .ci/slurm.sh up)")
+    missing(problem, ".ci/run starts a one-node cluster as root with: bash .ci/slurm.sh up")
 
 
 @functools.lru_cache(maxsize=None)  # asked once per test session
