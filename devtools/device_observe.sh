@@ -14,23 +14,8 @@ source .devkit/setup.sh || exit 1
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 COLUMNS=200
 W=/tmp/observe; rm -rf $W; mkdir -p $W
 step() { echo; echo "=== $* ($(date +%T))"; }
-RANGES=(prefill decode rmsnorm fused_add_rmsnorm rope gemm)
-INCLUDES=$(printf -- '--nvtx-include %s/ ' "${RANGES[@]}")
-
 step env; python3 -m flashsight env | head -14; nvidia-smi --query-gpu=name,clocks.max.sm,clocks.max.mem --format=csv
-step "warm the JIT outside ncu"; timeout 600 python3 devtools/ncu_kernels.py | tail -1
-
-step "lean capture with the new metrics (flashsight's own argv)"
-lean=$(python3 -m flashsight.profilers.ncu --stem $W/lean $INCLUDES -- python3 devtools/ncu_kernels.py)
-echo "$ $lean" > $W/lean.log
-eval "timeout 400 $lean" >> $W/lean.log 2>&1; echo "exit $? (non-zero or no report: ncu refused a metric; see lean.log)"
-grep -E "==ERROR==|==WARNING==" $W/lean.log | head -5
-[ -f $W/lean.ncu-rep ] && python3 devtools/check_derived.py $W/lean.ncu-rep
-
-step "full set of the same kernels"
-timeout 500 ncu --set full --nvtx $INCLUDES --target-processes all --export $W/full --force-overwrite \
-  python3 devtools/ncu_kernels.py > $W/full.log 2>&1; echo "exit $?"
-[ -f $W/full.ncu-rep ] && python3 devtools/check_derived.py $W/full.ncu-rep
+bash devtools/device_derived.sh $W || exit 3
 for r in lean full; do [ -f $W/$r.ncu-rep ] && gzip -9 -c $W/$r.ncu-rep > $OUT/h200_$r.ncu-rep.gz; done
 cp $W/*.log $OUT/ 2>/dev/null
 
