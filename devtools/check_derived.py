@@ -21,7 +21,7 @@ def main(path: str) -> int:
     rows = []
     for k in kernels.itertuples():
         stated = f"sm__ops_path_tensor_op_{k.tensor_path}.sum.pct_of_peak_sustained_elapsed"
-        rows.append({"kernel": k.short_name[:38], "path": k.tensor_path, "basis": (k.tensor_peak_basis or "")[:24],
+        rows.append({"kernel": k.short_name[:38], "path": k.tensor_path, "basis": str(k.tensor_peak_basis)[:24],
                      "tensor%": k.tensor_peak_pct,
                      "ncu_path%": wide.at[k.kernel_id, stated] if stated in wide.columns else float("nan"),
                      "ridge": k.ridge_intensity, "AI": k.arithmetic_intensity, "dram%": k.dram_peak_pct,

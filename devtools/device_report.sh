@@ -10,10 +10,12 @@ set -uo pipefail
 source .devkit/setup.sh || exit 1
 [ -f .devkit/jit.tgz ] && tar xzf .devkit/jit.tgz -C ~/.cache
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 COLUMNS=160
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 run=/tmp/runs/study
 echo "=== sweep (default plan) $(date +%T)"
 start=$(date +%s)
-timeout -k 20 ${SWEEP_S:-560} python3 -m flashsight sweep --out "$run" 2>&1 | tail -6
+timeout -k 20 ${SWEEP_S:-520} python3 -m flashsight sweep --out "$run" > "$OUT/study_sweep.log" 2>&1
+tail -4 "$OUT/study_sweep.log"
 echo "wall $(( $(date +%s) - start )) s"
 [ -f "$run/report/report.md" ] || python3 -m flashsight report "$run"   # a sweep cut by the timeout: report anyway
 echo "=== findings"
