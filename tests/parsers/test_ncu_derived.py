@@ -1,6 +1,6 @@
 """Every derived ncu_kernels column that ncu states itself equals ncu's figure, on every committed report.
 
-Reports (all H100, ncu 2025.3): tests/data/ncu/h100/{full,subset} (--set full / lean subset: prefill, decode,
+Reports (ncu 2025.3): tests/data/ncu/h100/{full,subset} (H100, --set full / lean subset: prefill, decode,
 merge, rmsnorm, fused rmsnorm, rope, cuBLAS bf16 GEMM), fi2 (seven sections + 3 metrics: prefill ×3, rope,
 rmsnorm, fused rmsnorm, 4096²), mm (--set full, torch's fill kernel), dec (--set full, decode + merge), and the
 foundation captures of `flashsight profile` (lean default: rmsnorm, MHA decode).
@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from flashsight.parsers.ncu_derive import TENSOR_PATH, derive_one
-from flashsight.schema.metric_catalog import COLUMNS
-from tests.ncu_data import ncu_tables
+from flashsight.schema.metric_catalog import COLUMNS, EXTRA_METRICS_SM90
+from tests.ncu_data import DATA, ncu_tables
 
-REPORTS = ["h100/full.ncu-rep", "h100/subset.ncu-rep", "fi2.ncu-rep", "mm.ncu-rep", "dec.ncu-rep",
+REPORTS = ["h100/full.ncu-rep", "h100/subset.ncu-rep", "h200/full.ncu-rep", "h200/lean.ncu-rep", "fi2.ncu-rep", "mm.ncu-rep", "dec.ncu-rep",
            "foundation/rmsnorm_ncu.ncu-rep", "foundation/decode_mha_ncu.ncu-rep"]
 
 
@@ -233,3 +233,40 @@ def test_fi2_clock_and_issue_rate_come_from_the_metrics_it_holds():
     assert catalog[(4, "issue_active_pct")] == "smsp__issue_active.avg.per_cycle_active"
     assert kernels["sm_frequency_hz"].between(1.4e9, 1.7e9).all()
     assert kernels["issue_active_pct"].notna().all() and kernels["sm_issue_active_elapsed_pct"].notna().all()
+
+
+def test_h200_tensor_pct_equals_ncus_op_path_pct_for_wgmma_and_mma_sync():
+    """The issue's two kernels on the lent H200 (--set full): a cuBLAS bf16 8192³ GEMM on warpgroup MMA (ncu's
+    `…hgmma_src_bf16_dst_fp32_sparsity_off…pct_of_peak_sustained_elapsed` says 93.3%) and FlashInfer's tensor-core
+    decode on mma.sync (`…hmma_src_fp16_dst_fp32_sparsity_off…` 13.2%), besides the fa2 prefill (25.6%)."""
+    kernels = ncu_tables("h200/full.ncu-rep")["ncu_kernels"].set_index("kernel_id")
+    wide = _wide("h200/full.ncu-rep")
+    expected = {6: ("nvjet_sm90", "hgmma_src_bf16_dst_fp32_sparsity_off", 93.3),
+                7: ("BatchPrefillWithPagedKVCacheKernel", "hmma_src_fp16_dst_fp32_sparsity_off", 13.2),
+                0: ("BatchPrefillWithPagedKVCacheKernel", "hmma_src_fp16_dst_fp32_sparsity_off", 25.6)}
+    for kernel_id, (name, path, pct) in expected.items():
+        row = kernels.loc[kernel_id]
+        assert row["short_name"].startswith(name) and row["tensor_path"] == path
+        stated = wide.at[kernel_id, f"sm__ops_path_tensor_op_{path}.sum.pct_of_peak_sustained_elapsed"]
+        assert row["tensor_peak_pct"] == pytest.approx(stated, rel=1e-12)
+        assert round(row["tensor_peak_pct"], 1) == pct
+    gemm = kernels.loc[6]
+    # the op path counts what the tensor cores ran: 2·M·N·K over whole 320×128 tiles, so M rounds up to 26 × 320
+    assert gemm["tensor_flop"] == 2 * (26 * 320) * 8192 * 8192
+    # the ridge from the dense wgmma peak (1,024 bf16 FLOP per SM cycle × 132 SMs) over the DRAM peak
+    assert gemm["peak_tensor_flop_per_s"] == pytest.approx(540672 * gemm["sm_frequency_hz"], rel=1e-12)
+    assert round(gemm["ridge_intensity"], 1) == 149.5 and gemm["bound"] == "compute"
+
+
+def test_h200_lean_capture_holds_every_metric_it_asks_for():
+    """flashsight's lean argv, run on the H200: ncu took every requested metric (a name it rejects fails the whole
+    capture), and the tensor % it derives from them is within a point of the full set's on the same kernels."""
+    lean = ncu_tables("h200/lean.ncu-rep")
+    present = set(lean["ncu_metrics"]["metric"].astype(str))
+    asked = (DATA / "h200" / "lean.log").read_text().split("--metrics ", 1)[1].split(" ", 1)[0].split(",")
+    # a metric added to the lean capture since is unproven on the GPU: re-run devtools/device_derived.sh
+    assert set(asked) == set(EXTRA_METRICS_SM90), "the lean metrics changed since this capture"
+    assert set(asked) <= present
+    ours = lean["ncu_kernels"].set_index("kernel_id")["tensor_peak_pct"]
+    full = ncu_tables("h200/full.ncu-rep")["ncu_kernels"].set_index("kernel_id")["tensor_peak_pct"]
+    assert ours.notna().sum() == 3 and (ours - full).abs().max() < 1.0
