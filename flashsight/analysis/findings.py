@@ -25,13 +25,17 @@ def main_kernels(obs: pd.DataFrame) -> pd.DataFrame:
     return ranked.groupby("config_id", sort=False).head(1).drop(columns="_w").sort_index()
 
 
-def findings(obs: pd.DataFrame, clocks: dict | None = None) -> pd.DataFrame:
+def findings(obs: pd.DataFrame, clocks: dict | None = None, jit: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`jit`: the JIT study's latencies per kernel family (analysis.result_metrics.jit_latencies), when the run
+    has them."""
     rows: list[dict] = []
     if not obs.empty:
         main = main_kernels(obs)
         for rule in (_decode_memory_bound, _prefill_tensor, _rmsnorm_fusion, _peak_dram("rmsnorm", "RMSNorm"),
                      _peak_dram("rope", "RoPE"), _top_stalls, _latency_bound, _ncu_clock_gap):
             rows += rule(obs, main, clocks or {})
+    if jit is not None and not jit.empty:
+        rows += _jit_latency(jit)
     frame = pd.DataFrame(rows, columns=COLUMNS[1:])
     frame.insert(0, "finding_id", [f"finding-{i + 1}" for i in range(len(frame))])
     return frame
@@ -101,9 +105,20 @@ def _decode_memory_bound(obs, main, clocks):
     return [{"family": "decode", "rule": "decode_memory_bound", "text": text, "refs": list(dict.fromkeys(refs))}]
 
 
+def _path_words(path) -> str:
+    """hmma_src_fp16_dst_fp32_sparsity_off -> 'mma.sync fp16→fp32' (ncu's op path, in the words of the ISA)."""
+    if not isinstance(path, str) or "_src_" not in path:
+        return ""
+    op, rest = path.split("_src_", 1)
+    types = rest.split("_sparsity_")[0].split("_dst_")
+    isa = {"hgmma": "warpgroup MMA", "hmma": "mma.sync", "imma": "integer mma.sync", "igmma": "integer warpgroup MMA"}
+    sparse = " sparse" if rest.endswith("sparsity_on") else ""
+    return f"{isa.get(op, op)}{sparse} {'→'.join(types)}"
+
+
 def _prefill_tensor(obs, main, clocks):
     """The prefill kernel's tensor-core share: best and worst config (the kernel with tensor work, not the
-    merge kernel that may take longer at short sequences)."""
+    merge kernel that may take longer at short sequences), and how much of its work ran on tensor cores."""
     p = obs[(obs["family"] == "prefill")]
     if not _has(p, "tensor_peak_pct"):
         return []
@@ -114,32 +129,68 @@ def _prefill_tensor(obs, main, clocks):
     text = (f"Prefill reaches {_pct(best['tensor_peak_pct'])} of the dense tensor-core peak at {best['label']}"
             + (f" ({rate / 1e12:.0f} TFLOP/s by the nsys time)" if not math.isnan(rate) else "")
             + (f", {_pct(worst['tensor_peak_pct'])} at {worst['label']}" if worst["row_id"] != best["row_id"] else "")
-            + f" ({best['short_name']}; % of the peak at the device's maximum clock).")
-    return [{"family": "prefill", "rule": "prefill_tensor_peak", "text": text,
+            + f" ({best['short_name']}; % of the peak at the device's maximum clock)")
+    if _has(p, "tensor_flop", "flop"):
+        share = (p["tensor_flop"].astype("float64") / p["flop"].astype("float64")).dropna()
+        if not share.empty:
+            text += (f"; {_span(100 * share)} of its FLOPs run on tensor cores"
+                     + (f" ({_path_words(best.get('tensor_path'))})" if _path_words(best.get("tensor_path")) else ""))
+    return [{"family": "prefill", "rule": "prefill_tensor_peak", "text": text + ".",
              "refs": list(dict.fromkeys([best["row_id"], worst["row_id"]]))}]
 
 
+def _bytes(n) -> str:
+    n = _num(n)
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+def _span(values, unit="%") -> str:
+    lo, hi = round(min(values)), round(max(values))
+    return f"{lo}{unit}" if lo == hi else f"{lo}–{hi}{unit}"
+
+
 def _rmsnorm_fusion(obs, main, clocks):
+    """Fused add+RMSNorm against the unfused pair (add kernel + RMSNorm) of the same shape: DRAM bytes and time,
+    one sentence over every shape (the range, and the largest shape's figures)."""
     r = obs[obs["family"] == "rmsnorm"]
     if not _has(r, "op", "dram_bytes"):
         return []
-    out = []
-    shape = [c for c in ("batch", "hidden") if c in r]
+    shape = [c for c in ("batch", "hidden") if c in r and r[c].notna().any()]
+    pairs = []
     for key, g in r.groupby(shape, sort=True) if shape else [((), r)]:
         fused, unfused = g[g["op"] == "fused_add_rmsnorm"], g[g["op"] == "unfused_add_rmsnorm"]
-        if fused.empty or unfused.empty or fused["dram_bytes"].isna().all() or unfused["dram_bytes"].isna().all():
+        if fused.empty or unfused.empty or fused["dram_bytes"].isna().any() or unfused["dram_bytes"].isna().any():
             continue
-        fb, ub = fused["dram_bytes"].sum(), unfused["dram_bytes"].sum()
-        where = ", ".join(f"{k} {int(_num(v))}" for k, v in zip(shape, key if isinstance(key, tuple) else (key,)))
-        text = (f"Fused add+RMSNorm moves {100 * (1 - fb / ub):.0f}% fewer DRAM bytes than the unfused pair "
-                f"({fb / 1e6:.1f} MB vs {ub / 1e6:.1f} MB{', ' + where if where else ''}, ncu)")
-        if fused["nsys_median_ns"].notna().all() and unfused["nsys_median_ns"].notna().all():
-            ft, ut = fused["nsys_median_ns"].sum(), unfused["nsys_median_ns"].sum()
-            text += (f" and takes {_time(ft)} against {_time(ut)} for the pair's {len(unfused)} kernels "
-                     f"({100 * (1 - ft / ut):.0f}% less, nsys medians)")
-        out.append({"family": "rmsnorm", "rule": "rmsnorm_fusion", "text": text + ".",
-                    "refs": [*fused["row_id"], *unfused["row_id"]]})
-    return out
+        timed = fused["nsys_median_ns"].notna().all() and unfused["nsys_median_ns"].notna().all()
+        pairs.append({"key": key if isinstance(key, tuple) else (key,), "fb": fused["dram_bytes"].sum(),
+                      "ub": unfused["dram_bytes"].sum(), "kernels": len(unfused),
+                      "ft": fused["nsys_median_ns"].sum() if timed else math.nan,
+                      "ut": unfused["nsys_median_ns"].sum() if timed else math.nan,
+                      "refs": [*fused["row_id"], *unfused["row_id"]]})
+    if not pairs:
+        return []
+    top = pairs[-1]  # the largest shape: groupby sorts the keys
+    where = ", ".join(f"{k} {int(_num(v))}" for k, v in zip(shape, top["key"]))
+    fewer = [100 * (1 - p["fb"] / p["ub"]) for p in pairs]
+    if len(pairs) == 1:
+        text = (f"Fused add+RMSNorm moves {fewer[0]:.0f}% fewer DRAM bytes than the unfused pair "
+                f"({_bytes(top['fb'])} vs {_bytes(top['ub'])}{', ' + where if where else ''}, ncu)")
+    else:
+        swept = "; ".join(f"{k} {_span([_num(p['key'][i]) for p in pairs], '')}" for i, k in enumerate(shape))
+        text = (f"Fused add+RMSNorm moves {_span(fewer)} fewer DRAM bytes than the unfused pair over {len(pairs)} "
+                f"shapes ({swept}; at {where}: {_bytes(top['fb'])} vs {_bytes(top['ub'])}, ncu)")
+    timed = [p for p in pairs if not math.isnan(p["ft"])]
+    if timed:
+        less = [100 * (1 - p["ft"] / p["ut"]) for p in timed]
+        t = timed[-1]
+        if len(pairs) == 1:
+            text += (f" and takes {_time(t['ft'])} against {_time(t['ut'])} for the pair's {t['kernels']} kernels "
+                     f"({less[0]:.0f}% less, nsys medians)")
+        else:
+            text += (f" and takes {_span(less)} less time (at {where}: {_time(t['ft'])} against {_time(t['ut'])} "
+                     f"for the pair's {t['kernels']} kernels, nsys medians)")
+    return [{"family": "rmsnorm", "rule": "rmsnorm_fusion", "text": text + ".",
+             "refs": [r for p in pairs for r in p["refs"]]}]
 
 
 def _peak_dram(family: str, title: str):
@@ -189,6 +240,29 @@ def _latency_bound(obs, main, clocks):
              "text": (f"{len(lat)} of {len(main)} configs have a latency-bound main kernel (neither compute nor "
                       f"memory reaches 60% of peak under ncu): {names}."),
              "refs": list(lat["row_id"])}]
+
+
+def _seconds(s) -> str:
+    s = _num(s)
+    return f"{s:.1f} s" if s >= 1 else f"{s * 1e3:.1f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} µs"
+
+
+def _jit_latency(jit: pd.DataFrame) -> list[dict]:
+    """FlashInfer's JIT cost per kernel family: cold compile, disk-cache hit, memory-cache hit (the probe's wall
+    times). No kernel rows behind it: refs stay empty."""
+    parts = []
+    for column, what in (("cold_s", "a cold compile takes"), ("disk_hit_s", "loading the compiled module from the "
+                         "disk cache"), ("memory_hit_s", "a call with the module in memory")):
+        values = jit[column].astype("float64").dropna() if column in jit else pd.Series(dtype="float64")
+        if values.empty:
+            continue
+        lo, hi = jit.loc[values.idxmin(), "family"], jit.loc[values.idxmax(), "family"]
+        parts.append(f"{what} {_seconds(values.min())} ({lo}) to {_seconds(values.max())} ({hi})")
+    if not parts:
+        return []
+    families = jit["family"].nunique()
+    text = f"FlashInfer's JIT, over {families} kernel famil{'ies' if families != 1 else 'y'}: " + "; ".join(parts)
+    return [{"family": "jit", "rule": "jit_latency", "text": text + " (wall time).", "refs": []}]
 
 
 def _ncu_clock_gap(obs, main, clocks):

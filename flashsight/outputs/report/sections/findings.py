@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flashsight.analysis.findings import findings
+from flashsight.analysis.result_metrics import jit_latencies
 from flashsight.outputs.report.inputs import ReportData
 from flashsight.outputs.report.model import Findings, Missing, Section
 
 
 def section(data: ReportData) -> Section:
-    found = findings(data.obs, data.clocks)
+    results = data.table("workload_results")
+    found = findings(data.obs, data.clocks, None if results is None else jit_latencies(results))
     if found.empty:
         return Section("findings", "Findings", [Missing("No rule found what it needs in this run (the rules read "
                                                         "the joint observation: ncu counters with nsys times).")])
