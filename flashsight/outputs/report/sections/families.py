@@ -35,6 +35,7 @@ def _family(data: ReportData, family: str) -> Section:
     blocks: list = [Text(_summary(data, family, workloads, configs, obs))]
     blocks += _missing_tools(data, workloads, obs)
     children: list[Section] = []
+    profiled = True  # False: a family whose jobs run no profiler by design
     if len(obs):
         blocks.append(_config_table(obs))
         blocks += _plots(data, family, workloads, configs, obs)
@@ -46,12 +47,16 @@ def _family(data: ReportData, family: str) -> Section:
         blocks.append(ranges)
     results = _results(data, workloads)
     if family == "jit":
-        blocks += _jit(data, workloads, sid)
+        jit = _jit(data, workloads, sid)
+        blocks += jit
+        if not any(isinstance(b, Missing) for b in jit):
+            # the latencies table is what its result.json holds, and a JIT probe runs no profiler: nothing missing
+            results, profiled = None, False
     elif family not in FAMILY_ORDER and obs.empty:
         blocks += _user_plots(data, family, workloads, configs)
     if results is not None:
         children.append(Section(f"{sid}-results", "The workload's own results (result.json)", [results]))
-    if obs.empty:
+    if profiled and obs.empty:
         lacks = "no kernels" + ("" if ranges is not None else ", no NVTX ranges") + \
             ("" if results is not None else ", no result.json rows (workload_results)")
         blocks.append(Missing(f"For {family} this run has {lacks}: no kernel rates, roofline points or stalls."))
