@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import pandas as pd
 
+from flashsight.schema.tables import pandas_dtypes
+
 LEAD = ["job_id", "config_id", "workload", "tool"]
-# sample key -> (column before the when, unit suffix after it, dtype): sm_clock_hz -> sm_clock_before_hz
-_READINGS = {"sm_clock_hz": ("sm_clock", "_hz", "float64"), "memory_clock_hz": ("memory_clock", "_hz", "float64"),
-             "power_w": ("power", "_w", "float64"), "temperature_c": ("temperature", "_c", "float64"),
-             "throttle_reasons": ("throttle_reasons", "", "string")}
-COLUMNS: dict[str, str] = {
-    "scope": "string", "ncu_clock_control": "string", "ncu_cache_control": "string", "throttled": "boolean",
-    "gpu": "string", "gpu_uuid": "string", "driver": "string", "nvml_device": "string",
-    "sm_clock_max_hz": "float64", "memory_clock_max_hz": "float64", "power_limit_w": "float64",
-    **{f"{stem}_{when}{unit}": dtype for stem, unit, dtype in _READINGS.values() for when in ("before", "after")},
-    "sampled_before_at": "string", "sampled_after_at": "string", "nvml_error": "string",
-}
+TABLE = "job_conditions"
+# sample key -> (column before the when, unit suffix after it): sm_clock_hz -> sm_clock_before_hz
+_READINGS = {"sm_clock_hz": ("sm_clock", "_hz"), "memory_clock_hz": ("memory_clock", "_hz"),
+             "power_w": ("power", "_w"), "temperature_c": ("temperature", "_c"),
+             "throttle_reasons": ("throttle_reasons", "")}
+DTYPES = pandas_dtypes(TABLE)  # every declared column, in order, with its dtype (schema/tables.toml)
+COLUMNS: dict[str, str] = {c: dtype for c, dtype in DTYPES.items() if c not in LEAD}
 
 
 def condition_row(record: dict) -> dict:
@@ -35,7 +33,7 @@ def condition_row(record: dict) -> dict:
            "memory_clock_max_hz": known.get("memory_clock_max_hz"), "power_limit_w": known.get("power_limit_w"),
            "sampled_before_at": before.get("at"), "sampled_after_at": after.get("at"),
            "nvml_error": before.get("error") or after.get("error")}
-    for name, (stem, unit, _dtype) in _READINGS.items():
+    for name, (stem, unit) in _READINGS.items():
         for when, sample in (("before", before), ("after", after)):
             value = sample.get(name)
             row[f"{stem}_{when}{unit}"] = ",".join(value) if isinstance(value, list) else value
@@ -45,7 +43,7 @@ def condition_row(record: dict) -> dict:
 def job_conditions(records: list[tuple[dict, dict]]) -> pd.DataFrame:
     """One row per (job: job_id, config_id, workload, tool; its conditions.json record)."""
     rows = [{**{k: job.get(k) for k in LEAD}, **condition_row(record)} for job, record in records]
-    frame = pd.DataFrame({k: pd.Series([r[k] for r in rows], dtype="string") for k in LEAD})
+    frame = pd.DataFrame({k: pd.Series([r[k] for r in rows], dtype=DTYPES[k]) for k in LEAD})
     for column, dtype in COLUMNS.items():
         values = [r.get(column) for r in rows]
         if dtype == "float64":

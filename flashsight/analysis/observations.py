@@ -33,7 +33,7 @@ import pandas as pd
 from flashsight.schema.contract import NVTX_DOMAIN
 from flashsight.schema.kernel_names import name_key
 from flashsight.schema.stalls import NOT_A_STALL
-from flashsight.schema.tables import declared_type
+from flashsight.schema.tables import declared_type, pandas_dtypes
 
 DIMS = ["grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z"]
 NSYS_CLOCK = "GPU's own (nsys: CUPTI timestamps, clocks as the GPU chose them)"
@@ -59,48 +59,13 @@ _NCU_RENAMED = {  # ncu's figures at ncu's clocks
     "device_sm_clock_hz": "device_sm_clock_hz", "device_memory_clock_hz": "device_memory_clock_hz",
 }
 
-# The table's columns after the config's own (workload, params) and their dtypes: stable in every file.
-COLUMNS: dict[str, str] = {
-    "measured_range": "string", "step_position": "Int64", "occurrence": "Int64",
-    "short_name": "string", "name": "string", "mangled_name": "string",
-    **{d: "Int64" for d in DIMS},
-    "missing": "string", "reason": "string",
-    "nsys_job_id": "string", "nsys_steps": "Int64", "nsys_launches": "Int64", "nsys_median_ns": "float64",
-    "nsys_min_ns": "Int64", "nsys_p90_ns": "float64", "nsys_max_ns": "Int64", "nsys_mean_ns": "float64",
-    "nsys_total_ns": "Int64", "nsys_clock": "string", "nsys_sm_frequency_hz": "float64",
-    "nsys_memory_frequency_hz": "float64", "nsys_throttled": "boolean",
-    "ncu_job_id": "string", "ncu_kernel_id": "Int64", "ncu_duration_ns": "Int64", "ncu_clock": "string",
-    "ncu_clock_control": "string", "ncu_cache_control": "string", "ncu_sm_frequency_hz": "float64",
-    "ncu_dram_frequency_hz": "float64", "ncu_to_nsys_time": "float64",
-    "flop": "float64", "fp64_flop": "float64", "fp32_flop": "float64", "fp16_flop": "float64",
-    "tensor_flop": "float64", "tensor_fp16_flop": "float64", "tensor_bf16_flop": "float64",
-    "tensor_tf32_flop": "float64", "tensor_fp8_flop": "float64", "tensor_fp64_flop": "float64",
-    "tensor_int_ops": "float64", "tensor_type": "string", "tensor_path": "string", "tensor_peak_basis": "string",
-    "compute_precision": "string",
-    "dram_bytes": "Int64", "dram_read_bytes": "Int64", "dram_write_bytes": "Int64", "l2_bytes": "float64",
-    "l1_bytes": "float64", "arithmetic_intensity": "float64", "l2_intensity": "float64", "l1_intensity": "float64",
-    "achieved_flop_per_s": "float64", "achieved_tensor_flop_per_s": "float64", "achieved_dram_bytes_per_s": "float64",
-    "achieved_l2_bytes_per_s": "float64", "achieved_l1_bytes_per_s": "float64",
-    "peak_tensor_flop_per_s": "float64", "peak_fp32_flop_per_s": "float64", "peak_compute_flop_per_s": "float64",
-    "peak_dram_bytes_per_s": "float64", "peak_l1_bytes_per_s": "float64", "ridge_intensity": "float64",
-    "tensor_peak_pct": "float64", "fp32_peak_pct": "float64", "compute_peak_pct": "float64",
-    "dram_peak_pct": "float64", "l1_peak_pct": "float64",
-    "ncu_tensor_peak_pct": "float64", "ncu_fp32_peak_pct": "float64", "ncu_compute_peak_pct": "float64",
-    "ncu_dram_peak_pct": "float64", "ncu_l2_peak_pct": "float64", "ncu_l1_peak_pct": "float64",
-    "ncu_peak_tensor_flop_per_s": "float64", "ncu_peak_fp32_flop_per_s": "float64",
-    "ncu_peak_compute_flop_per_s": "float64", "ncu_peak_dram_bytes_per_s": "float64",
-    "ncu_peak_l1_bytes_per_s": "float64", "ncu_ridge_intensity": "float64",
-    "device_sm_clock_hz": "float64", "device_memory_clock_hz": "float64",
-    "sm_throughput_pct": "float64", "memory_throughput_pct": "float64", "dram_throughput_pct": "float64",
-    "l2_throughput_pct": "float64", "l1_throughput_pct": "float64", "tensor_pipe_pct": "float64",
-    "issue_active_pct": "float64", "achieved_occupancy_pct": "float64", "theoretical_occupancy_pct": "float64",
-    "registers_per_thread": "Int64", "waves_per_sm": "float64",
-    "bound": "string", "bound_reason": "string", "sol_bottleneck": "string",
-    "top_stall": "string", "top_stall_pct": "float64", "second_stall": "string", "second_stall_pct": "float64",
-    "stall_source": "string",
-}
 _CONFIG_LEAD = ["config_id", "workload"]
 TABLE = "kernel_observations"
+# The table's columns after the config's own (workload, params) and their dtypes, as schema/tables.toml declares
+# them: stable in every file.
+DTYPES = pandas_dtypes(TABLE)
+COLUMNS: dict[str, str] = {c: dtype for c, dtype in DTYPES.items() if c not in _CONFIG_LEAD}
+_LEAD_DTYPES = {c: DTYPES[c] for c in _CONFIG_LEAD}
 
 
 def kernel_observations(tables: Mapping[str, pd.DataFrame], jobs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -278,10 +243,10 @@ def _configs(jobs: pd.DataFrame | None, nsys: pd.DataFrame, ncu: pd.DataFrame) -
         taken = {*COLUMNS, *_CONFIG_LEAD}
         configs = configs.rename(columns={c: (f"param_{p}" if p in taken or declared_type(TABLE, p) else p)
                                           for p, c in source.items()})
-        return configs.astype({"config_id": "string", "workload": "string"})
+        return configs.astype(_LEAD_DTYPES)
     ids = pd.concat([nsys.get("config_id", pd.Series(dtype=object)), ncu.get("config_id", pd.Series(dtype=object))])
     ids = pd.Series(ids.dropna().unique(), dtype="string")
-    return pd.DataFrame({"config_id": ids, "workload": ids.str.split(" ").str[0]})
+    return pd.DataFrame({"config_id": ids, "workload": ids.str.split(" ").str[0]}).astype(_LEAD_DTYPES)
 
 
 def _mangled_on_both(nsys: pd.DataFrame, ncu: pd.DataFrame) -> bool:

@@ -14,48 +14,49 @@ import math
 
 import pandas as pd
 
-from flashsight.schema.tables import declared_type
+from flashsight.schema.tables import declared_type, pandas_dtypes
 
-# column -> (path in result.json, dtype); times in ms there, ns here
-_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "profiler": (("profiler",), "string"),
-    "kind": (("kind",), "string"),
-    "nvtx_range": (("nvtx_range",), "string"),
-    "warmup": (("warmup",), "Int64"),
-    "iters": (("iters",), "Int64"),
-    "prepare_s": (("prepare_s",), "float64"),
-    "median_ns": (("timing", "median_ms"), "Int64"),
-    "mean_ns": (("timing", "mean_ms"), "Int64"),
-    "min_ns": (("timing", "min_ms"), "Int64"),
-    "max_ns": (("timing", "max_ms"), "Int64"),
-    "stdev_ns": (("timing", "stdev_ms"), "float64"),
-    "analytic_flop": (("rates", "flops"), "float64"),
-    "analytic_bytes": (("rates", "bytes"), "float64"),
-    "arithmetic_intensity": (("rates", "arithmetic_intensity"), "float64"),
-    "achieved_flop_per_s": (("rates", "achieved_tflops"), "float64"),
-    "achieved_bytes_per_s": (("rates", "achieved_gbps"), "float64"),
-    "items": (("rates", "items"), "float64"),
-    "item_name": (("rates", "item_name"), "string"),
-    "correct": (("correctness", "ok"), "boolean"),
-    "check_output": (("correctness", "output"), "string"),
-    "max_abs_err": (("correctness", "max_abs_err"), "float64"),
-    "mismatched": (("correctness", "mismatched"), "Int64"),
-    "numel": (("correctness", "numel"), "Int64"),
-    "atol": (("correctness", "atol"), "float64"),
-    "rtol": (("correctness", "rtol"), "float64"),
-    "device_name": (("device", "name"), "string"),
-    "compute_capability": (("device", "compute_capability"), "string"),
-    "torch_version": (("device", "torch"), "string"),
-    "cuda_version": (("device", "cuda"), "string"),
-    "host": (("host",), "string"),
-    "started_at": (("started_at",), "string"),
-    "duration_s": (("duration_s",), "float64"),
+# column -> its path in result.json (times in ms there, ns here); the column's dtype is the schema's
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "profiler": ("profiler",),
+    "kind": ("kind",),
+    "nvtx_range": ("nvtx_range",),
+    "warmup": ("warmup",),
+    "iters": ("iters",),
+    "prepare_s": ("prepare_s",),
+    "median_ns": ("timing", "median_ms"),
+    "mean_ns": ("timing", "mean_ms"),
+    "min_ns": ("timing", "min_ms"),
+    "max_ns": ("timing", "max_ms"),
+    "stdev_ns": ("timing", "stdev_ms"),
+    "analytic_flop": ("rates", "flops"),
+    "analytic_bytes": ("rates", "bytes"),
+    "arithmetic_intensity": ("rates", "arithmetic_intensity"),
+    "achieved_flop_per_s": ("rates", "achieved_tflops"),
+    "achieved_bytes_per_s": ("rates", "achieved_gbps"),
+    "items": ("rates", "items"),
+    "item_name": ("rates", "item_name"),
+    "correct": ("correctness", "ok"),
+    "check_output": ("correctness", "output"),
+    "max_abs_err": ("correctness", "max_abs_err"),
+    "mismatched": ("correctness", "mismatched"),
+    "numel": ("correctness", "numel"),
+    "atol": ("correctness", "atol"),
+    "rtol": ("correctness", "rtol"),
+    "device_name": ("device", "name"),
+    "compute_capability": ("device", "compute_capability"),
+    "torch_version": ("device", "torch"),
+    "cuda_version": ("device", "cuda"),
+    "host": ("host",),
+    "started_at": ("started_at",),
+    "duration_s": ("duration_s",),
 }
 _SCALE = {"median_ns": 1e6, "mean_ns": 1e6, "min_ns": 1e6, "max_ns": 1e6, "stdev_ns": 1e6,
           "achieved_flop_per_s": 1e12, "achieved_bytes_per_s": 1e9}
 LEAD = ["job_id", "config_id", "workload", "tool"]
-COLUMNS: dict[str, str] = {"timing_valid": "boolean", "timing_clock": "string", "items_per_s": "float64",
-                           **{name: dtype for name, (_, dtype) in _FIELDS.items()}, "result_json": "string"}
+TABLE = "workload_results"
+DTYPES = pandas_dtypes(TABLE)  # every declared column, in order, with its dtype (schema/tables.toml)
+COLUMNS: dict[str, str] = {c: dtype for c, dtype in DTYPES.items() if c not in LEAD}  # after the lead and params
 
 
 def _lookup(record: dict, path: tuple[str, ...]):
@@ -70,7 +71,7 @@ def _lookup(record: dict, path: tuple[str, ...]):
 def result_row(record: dict) -> dict:
     """The known fields of one result.json (any JSON object), in the table's units."""
     row = {}
-    for column, (path, _dtype) in _FIELDS.items():
+    for column, path in _FIELDS.items():
         value = _lookup(record, path)
         if value is not None and column in _SCALE and isinstance(value, (int, float)):
             value = value * _SCALE[column]
@@ -98,9 +99,9 @@ def workload_results(records: list[tuple[dict, dict]], param_names: list[str] | 
         names += [p for p in params if p not in names]
         rows.append({**{k: job.get(k) for k in LEAD}, "params": params, **result_row(result)})
     taken = set(LEAD) | set(COLUMNS)
-    columns = {p: (f"param_{p}" if p in taken or declared_type("workload_results", p) else p) for p in names}
+    columns = {p: (f"param_{p}" if p in taken or declared_type(TABLE, p) else p) for p in names}
     frame = pd.DataFrame({
-        **{k: pd.Series([r[k] for r in rows], dtype="string") for k in LEAD},
+        **{k: pd.Series([r[k] for r in rows], dtype=DTYPES[k]) for k in LEAD},
         **{columns[p]: pd.Series([r["params"].get(p) for r in rows], dtype=object) for p in names},
     })
     for column in columns.values():  # one Python type per param column, else text (two workloads, one name)

@@ -96,6 +96,23 @@ def arrow_schema(name: str) -> pa.Schema:
     return pa.schema([pa.field(c.name, c.type) for c in table_spec(name).columns])
 
 
+# The pandas dtype of each declared type in the frames analysis builds (workload_results, job_conditions,
+# kernel_observations): nullable ones (float64 holds NaN), so an empty or all-null column keeps its type.
+PANDAS_DTYPES: dict[pa.DataType, str] = {INT: "Int64", FLOAT: "float64", BOOL: "boolean", TEXT: "string"}
+
+
+def pandas_dtypes(name: str) -> dict[str, str]:
+    """The declared columns of a table, in order, with their pandas dtypes (int Int64, float float64, bool boolean,
+    text string). A table declaring another type (label, utc_time) has no pandas dtype here: SchemaError."""
+    spec = table_spec(name)
+    odd = [c for c in spec.columns if c.type not in PANDAS_DTYPES]
+    if odd:
+        kind = next(k for k, t in TYPES.items() if t == odd[0].type)
+        raise SchemaError(f"table {name}: column {odd[0].name!r} is declared {kind}, which has no pandas dtype here "
+                          "(int, float, bool and text have)")
+    return {c.name: PANDAS_DTYPES[c.type] for c in spec.columns}
+
+
 def declared_type(table: str, column: str) -> pa.DataType | None:
     """The type a column of `table` must have (a declared or context column), None for others."""
     col = table_spec(table).column(column)

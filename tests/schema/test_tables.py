@@ -9,7 +9,7 @@ import pytest
 
 from flashsight.errors import FlashsightError
 from flashsight.schema.tables import (CONTEXT, LABEL, TABLES, SchemaError, arrow_schema, conform, declared_type,
-                                      validate)
+                                      pandas_dtypes, validate)
 from tests.ncu_data import ncu_tables
 
 # A capture of each reader: nsys 2025 (H100) and 2022 (CPU only); ncu .ncu-rep and the raw, details and source pages.
@@ -111,3 +111,12 @@ def test_a_column_mixing_numbers_and_text_is_refused(fi_tables):
     kernels = fi_tables["gpu_kernels"].head(2).assign(batch=[1, "x"])  # a param of two types
     with pytest.raises(SchemaError, match=r"^table gpu_kernels: .*column batch"):
         conform(kernels, "gpu_kernels")
+
+
+def test_pandas_dtypes_are_the_declared_types_in_order():
+    dtypes = pandas_dtypes("workload_results")
+    assert list(dtypes) == [c.name for c in TABLES["workload_results"].columns]
+    assert [dtypes[c] for c in ("job_id", "median_ns", "stdev_ns", "correct")] == ["string", "Int64", "float64",
+                                                                                    "boolean"]
+    with pytest.raises(SchemaError, match=r"^table ncu_metrics: column 'metric' is declared label, which has no "):
+        pandas_dtypes("ncu_metrics")
