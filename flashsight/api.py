@@ -534,6 +534,34 @@ def default_out(kind: str, workload: str) -> Path:
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{stem}"
 
 
+def environment() -> dict:
+    """What `flashsight env` shows: GPU, driver, CUDA, torch, FlashInfer and its JIT cache, nsys/ncu."""
+    from flashsight.environment import probe
+
+    return probe()
+
+
+def describe_workloads() -> list[dict]:
+    """Every built-in workload with its parameters (defaults, allowed values) and the study's grid."""
+    from flashsight.workloads import BUILTIN
+
+    return [w.describe() for w in BUILTIN.values()]
+
+
+def params_from_assignments(workload: str, assignments: Iterable[str]) -> dict:
+    """`-p NAME=VALUE` options as the workload gets them (see cli_params)."""
+    from flashsight.workloads.params import parse_assignments
+
+    return cli_params(workload, parse_assignments(tuple(assignments)))
+
+
+def ncu_options(set: str | None = None, sections: Iterable[str] = (), metrics: Iterable[str] = ()):
+    """The ncu choices of one `profile` call, as the profilers take them."""
+    from flashsight.profilers import ToolOptions
+
+    return ToolOptions(set=set, sections=tuple(sections), metrics=tuple(metrics))
+
+
 def cli_params(workload: str, given: dict[str, str]) -> dict:
     """`-p NAME=VALUE` strings as a workload gets them: a user's workload gets the ones that are exactly JSON
     typed (128, true); a built-in coerces strings to its declared types itself."""

@@ -96,10 +96,10 @@ def _params_option(fn):
 @click.option("--json", "as_json", is_flag=True, help="Print the whole probe as JSON.")
 def env(as_json: bool) -> None:
     """GPU, driver, CUDA, torch, FlashInfer and its JIT cache, nsys/ncu."""
-    from flashsight.environment import probe
+    from flashsight.api import environment
     from flashsight.outputs.terminal import print_env
 
-    info = probe()
+    info = environment()
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
@@ -113,10 +113,10 @@ def env(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print every workload with its parameters as JSON.")
 def workloads(as_json: bool) -> None:
     """Built-in workloads, their parameters with defaults and allowed values, and the study's grid."""
+    from flashsight.api import describe_workloads
     from flashsight.outputs.terminal import print_workloads
-    from flashsight.workloads import BUILTIN
 
-    described = [w.describe() for w in BUILTIN.values()]
+    described = describe_workloads()
     if as_json:
         click.echo(json.dumps(described, indent=2))
     else:
@@ -139,12 +139,10 @@ def run(workload: str, params: tuple[str, ...], out: Path | None, iters: int | N
 
     WORKLOAD is a built-in name, a Python file or package.module:function (see "Your own workloads").
     """
-    from flashsight.api import cli_params, run_workload
+    from flashsight.api import params_from_assignments, run_workload
     from flashsight.outputs.terminal import print_any_result
-    from flashsight.workloads.params import parse_assignments
 
-    result, out = run_workload(workload, cli_params(workload, parse_assignments(params)), out, warmup=warmup,
-                               iters=iters)
+    result, out = run_workload(workload, params_from_assignments(workload, params), out, warmup=warmup, iters=iters)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     elif result is not None:
@@ -173,17 +171,14 @@ def profile(workload: str, params: tuple[str, ...], tool: str, out: Path | None,
             ncu_set: str | None, ncu_sections: tuple[str, ...], ncu_metrics: tuple[str, ...],
             nvtx_includes: tuple[str, ...]) -> None:
     """Run one WORKLOAD config under nsys or ncu, keep the artifacts and parse them into tables."""
-    from flashsight.api import cli_params
+    from flashsight.api import ncu_options, params_from_assignments
     from flashsight.api import profile as profile_one
     from flashsight.outputs.terminal import print_job
-    from flashsight.profilers import ToolOptions
-    from flashsight.workloads.params import parse_assignments
 
-    options = ToolOptions(set=ncu_set, sections=ncu_sections, metrics=ncu_metrics)
+    options = ncu_options(ncu_set, ncu_sections, ncu_metrics)
     with console.status(f"{tool}: {workload}"):
-        outcome, out = profile_one(workload, cli_params(workload, parse_assignments(params)), tool, out,
-                                   timeout_s=timeout_s,
-                                   options=options, nvtx_includes=nvtx_includes)
+        outcome, out = profile_one(workload, params_from_assignments(workload, params), tool, out,
+                                   timeout_s=timeout_s, options=options, nvtx_includes=nvtx_includes)
     print_job(outcome, out, console)
     for warning in outcome.warnings:
         click.echo(f"flashsight: warning: {warning}", err=True)
