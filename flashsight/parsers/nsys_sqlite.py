@@ -304,6 +304,7 @@ class _Strings:
     """StringIds, read once: id -> code into `values` (sorted, distinct); also texts given inline (NVTX text)."""
 
     def __init__(self, export: Export, cols: SqliteColumns):
+        self.path = export.path
         ids, vals = [], []
         if export.has("StringIds"):
             for chunk in cols.chunks("SELECT id, value FROM StringIds", text_columns=("value",)):
@@ -324,15 +325,22 @@ class _Strings:
             self.dense = None
             self.lookup = dict(pairs)
 
-    def codes(self, ids: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Codes of StringIds ids (-1 for NULL or unknown ids)."""
+    def codes(self, ids: np.ndarray, valid: np.ndarray, strict: bool = False) -> np.ndarray:
+        """Codes of StringIds ids (-1 for NULL or unknown ids). strict: an id with no string (the export lost
+        part of StringIds) is an InputError, as for the names a kernel or a call must have."""
         out = np.full(len(ids), -1, dtype=np.int32)
         ok = valid & (ids >= 0)
+        wanted = ok.copy() if strict else None
         if self.dense is not None:
             ok &= ids <= self.max_id
             out[ok] = self.dense[ids[ok]]
         else:
             out[ok] = [self.lookup.get(i, -1) for i in ids[ok].tolist()]
+        if strict and (wanted & (out < 0)).any():
+            used = np.unique(ids[wanted])
+            missing = np.unique(ids[wanted & (out < 0)])
+            raise InputError(f"{self.path}: StringIds has no string for id {int(missing[0])} "
+                             f"({len(missing)} of the {len(used)} ids used here): the export is damaged")
         return out
 
     def add_texts(self, texts: pa.Array) -> np.ndarray:
@@ -698,7 +706,7 @@ def _stream_api(export, cols, strings, r: Ranges, sink) -> Calls:
             target, flagged = r.elig_index.innermost(gq, start, end) if r.n_elig else \
                 (np.full(len(start), -1), np.zeros(len(start), bool))
             pp_local = _pp_innermost(r, target, flagged, gq, start, end) if len(r.pp) else np.full(len(start), -1)
-            name = strings.codes(name_ids, n_ok)
+            name = strings.codes(name_ids, n_ok, strict=True)
             path_codes = np.where(pp_local >= 0, r.pp_path_codes[np.maximum(pp_local, 0)], -1) if len(r.pp) else \
                 np.full(len(start), -1)
             range_id = r.range_id[r.pp[np.maximum(pp_local, 0)]] if len(r.pp) else np.zeros(len(start), np.int64)
@@ -931,7 +939,7 @@ def _kernel_chunk(chunk: Chunk, start, end, strings, launch_types, info) -> pa.T
 
     def names(name):
         v, ok = chunk.ints(name)
-        return strings.array(strings.codes(v, ok))
+        return strings.array(strings.codes(v, ok, strict=True))
 
     lt, lt_ok = chunk.ints("launch_type_id")
     lt_labels = sorted(set(launch_types.values()))

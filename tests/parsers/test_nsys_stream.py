@@ -30,7 +30,8 @@ def test_tiny_chunks_read_in_parallel_give_the_same_tables(path, monkeypatch):
     whole = read_nsys(path)
     orig = sqlite_arrow.SqliteColumns.__init__  # every table in chunks of 7 rows, by 3 connections at once
     monkeypatch.setattr(sqlite_arrow.SqliteColumns, "__init__",
-                        lambda self, p, conn=None, batch_rows=7, parallel=3: orig(self, p, conn, batch_rows, parallel))
+                        lambda self, p, conn=None, batch_rows=7, parallel=3, uri=None:
+                        orig(self, p, conn, batch_rows, parallel, uri))
     orig_slices = nsys_sqlite._ranges_tables
     monkeypatch.setattr(nsys_sqlite, "_ranges_tables", lambda r, s, rows=5: orig_slices(r, s, rows))
     chunked = read_nsys(path)
