@@ -73,3 +73,38 @@ def test_a_failed_write_leaves_no_table(tmp_path):
     with pytest.raises(InputError):
         write_nsys(bad, tmp_path / "out")
     assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.stem)
+def test_without_the_adbc_driver_sqlite3_gives_the_same_tables(path, monkeypatch):
+    """adbc-driver-sqlite is a dependency, but an install without it (or one whose driver will not load) still
+    reads every export, through sqlite3's rows."""
+    import sys
+
+    whole = read_nsys(path)
+    monkeypatch.setitem(sys.modules, "adbc_driver_sqlite", None)  # import fails: ImportError
+    monkeypatch.setitem(sys.modules, "adbc_driver_sqlite.dbapi", None)
+    fallback = read_nsys(path)
+    for name in whole:
+        _same(whole[name], fallback[name], name)
+
+
+def test_every_reader_of_a_wal_export_leaves_nothing_beside_it(tmp_path, monkeypatch):
+    """The ADBC and rowid-window connections open what nsys_checks.connect_read_only opened (immutable here):
+    SQLite's plain read-only mode would leave -shm/-wal files beside a WAL-mode export."""
+    import os
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "fi.sqlite"
+    shutil.copy(DATA / "h100_fi" / "fi.sqlite", path)
+    os.chmod(path, 0o644)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode = wal")
+    db.close()
+    orig = sqlite_arrow.SqliteColumns.__init__  # tiny windows, so the window connections open too
+    monkeypatch.setattr(sqlite_arrow.SqliteColumns, "__init__",
+                        lambda self, p, conn=None, batch_rows=3, parallel=2, uri=None:
+                        orig(self, p, conn, batch_rows, parallel, uri))
+    write_nsys(path, tmp_path / "tables")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fi.sqlite", "tables"]
