@@ -40,6 +40,10 @@ SLICE_BYTES = 32 << 20  # a report file smaller than this is read by one reader 
 _RETIRED = object()
 
 
+class _NoReply(Exception):
+    """A reader gave no reply within the read timeout (and was killed)."""
+
+
 def default_readers() -> int:
     value = os.environ.get(READERS_ENV, "")
     if value.isdigit() and int(value) > 0:
@@ -57,7 +61,7 @@ class _Reader:
                                      text=True, bufsize=1)
 
     def ask(self, request: dict, timeout_s: float) -> dict | None:
-        """The reply, or None when the process died (its exit status says how); TimeoutError (the process
+        """The reply, or None when the process died (its exit status says how); _NoReply (the process
         killed) when no reply came within timeout_s."""
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
@@ -66,7 +70,7 @@ class _Reader:
             if not ready:
                 self.proc.kill()
                 self.proc.wait()
-                raise TimeoutError
+                raise _NoReply
             line = self.proc.stdout.readline()
         except (BrokenPipeError, OSError):
             line = ""
@@ -127,7 +131,7 @@ class ReaderPool:
                         reply = reader.ask({"op": op, "path": str(path), "out": str(out),
                                             "kernels": list(kernels) if kernels else None,
                                             "expected": expected}, timeout_s)
-                    except TimeoutError:
+                    except _NoReply:
                         self._drop(reader)
                         raise InputError(f"{path}: the ncu_report module did not finish reading it in "
                                          f"{timeout_s:g} s (a damaged report? {READ_TIMEOUT_ENV} sets the "

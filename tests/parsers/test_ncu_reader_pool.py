@@ -103,3 +103,35 @@ def test_a_reader_crash_fails_its_report_only(out_of_process, tmp_path, monkeypa
     assert isinstance(dec, InputError) and "the ncu_report module failed reading it (signal 11" in str(dec)
     assert len(mm["ncu_kernels"]) > 0
     assert isinstance(missing, InputError)
+
+
+HANGING_READER = """#!{python}
+import sys, time
+sys.path.insert(0, {root!r})
+from flashsight.parsers import ncu_report
+def hang_on_dec(path, **kw):
+    if "dec" in str(path):
+        time.sleep(3600)
+    return real(path, **kw)
+real = ncu_report.read_ncu_report
+ncu_report.read_ncu_report = hang_on_dec
+sys.exit(ncu_report._serve())
+"""
+
+
+def test_a_reader_that_hangs_is_a_one_line_error_after_the_timeout(out_of_process, tmp_path, monkeypatch):
+    """A damaged report can make the module spin: FLASHSIGHT_NCU_READ_TIMEOUT_S bounds each read, the reader is
+    killed, and the next report gets a fresh one."""
+    script = tmp_path / "python"
+    script.write_text(HANGING_READER.format(python=sys.executable, root=os.getcwd()))
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(script))
+    monkeypatch.setenv("FLASHSIGHT_NCU_READ_TIMEOUT_S", "3")
+    pool = ncu_readers.ReaderPool(1)
+    try:
+        with pytest.raises(InputError, match=r"dec\.ncu-rep: the ncu_report module did not finish reading it in 3 s"):
+            pool.read(ncu_file("dec.ncu-rep"))
+        assert len(pool.read(ncu_file("mm.ncu-rep"))["ncu_kernels"]) > 0
+        assert pool.started == 2
+    finally:
+        pool.close()
