@@ -148,6 +148,7 @@ def _ingest(path: Path, sink) -> str:
         strings = _Strings(export, cols)
         ranges = _read_ranges(export, cols, strings)
         calls = _stream_api(export, cols, strings, ranges, sink)
+        ranges.pp_of_elig = None  # only the calls' push/pop ranges needed it
         _stream_ops(export, cols, strings, ranges, calls, sink)
         del calls
         ranges.elig_index = None  # only calls needed it
@@ -739,8 +740,8 @@ def _stream_api(export, cols, strings, r: Ranges, sink) -> Calls:
             flagged_parts["g"].append(g[fl])
     fp = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in flagged_parts.items()}
     order = np.argsort(keep_arr["key"][:kept], kind="stable")  # stable: the first call of a shared key first
-    fl_pos = np.full(kept, -1, dtype=np.int64)
-    fl_pos[np.flatnonzero(keep_arr["fl"][:kept])] = np.arange(len(fp["s"]))
+    fl_pos = np.full(kept, -1, dtype=np.int32)  # int32 like the other per-call arrays (calls < 2**31)
+    fl_pos[np.flatnonzero(keep_arr["fl"][:kept])] = np.arange(len(fp["s"]), dtype=np.int32)
     for k in list(keep_arr):
         keep_arr[k] = keep_arr[k][:kept][order]  # one array at a time: the peak is one copy
     calls = Calls(
@@ -832,7 +833,7 @@ class _Projection:
         self.counted = np.zeros(len(calls.key), dtype=bool)
         self.e_start = np.full(r.n_elig, np.iinfo(np.int64).max, dtype=np.int64)
         self.e_end = np.full(r.n_elig, np.iinfo(np.int64).min, dtype=np.int64)
-        self.e_count = np.zeros(r.n_elig, dtype=np.int64)
+        self.e_count = np.zeros(r.n_elig, dtype=np.int32)  # written as int64; a range's ops are < 2**31
         dup = np.zeros(len(calls.key), dtype=bool)
         if len(calls.key) > 1:
             same = calls.key[1:] == calls.key[:-1]
@@ -998,20 +999,22 @@ def _memop_chunk(op, chunk: Chunk, start, end, copy_kinds, mem_kinds, info) -> p
 # --- 4. the ranges ---------------------------------------------------------------------------------------
 
 
-def _ranges_tables(r: Ranges, strings: _Strings, rows: int = 1 << 18):
-    """nvtx_ranges in slices of `rows` (each a few columns wide in memory at a time)."""
+def _ranges_tables(r: Ranges, strings: _Strings, rows: int = 1 << 16):
+    """nvtx_ranges in slices of `rows`, as small as the other tables' chunks: a slice is some twenty columns,
+    and the Parquet writer's queue holds a few (1 << 18 rows cost ~40 MiB more peak RSS at 2M ranges)."""
     if r.n == 0:
         yield _EMPTY["nvtx_ranges"]()
         return
     f = r.forest
     idx = r.elig_full()
     has_ops_e = r.op_count > 0
-    children_e = np.bincount(f.parent[has_ops_e & (f.parent >= 0)], minlength=r.n_elig) if has_ops_e.any() else \
-        np.zeros(r.n_elig, dtype=np.int64)
+    children_e = np.bincount(f.parent[has_ops_e & (f.parent >= 0)], minlength=r.n_elig).astype(np.int32) \
+        if has_ops_e.any() else np.zeros(r.n_elig, dtype=np.int32)
+    del has_ops_e
     # per range -> position in elig space (-1 for ranges that ended on another thread)
-    epos = np.arange(r.n, dtype=np.int64) if r.elig is None else np.full(r.n, -1, dtype=np.int64)
+    epos = np.arange(r.n, dtype=np.int32) if r.elig is None else np.full(r.n, -1, dtype=np.int32)
     if r.elig is not None:
-        epos[r.elig] = np.arange(r.n_elig)
+        epos[r.elig] = np.arange(r.n_elig, dtype=np.int32)
     path = np.full(r.n, -1, dtype=np.int32)
     path[r.pp] = r.pp_path_codes
     for lo in range(0, r.n, rows):

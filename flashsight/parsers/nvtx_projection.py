@@ -222,8 +222,8 @@ class RangeIndex:
         if not len(calls):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         if self._pos_of is None:  # range -> its position in the sweep's order (once)
-            self._pos_of = np.empty(len(self.order), dtype=np.int64)
-            self._pos_of[self.order] = np.arange(len(self.order))
+            self._pos_of = np.empty(len(self.order), dtype=np.int32)
+            self._pos_of[self.order] = np.arange(len(self.order), dtype=np.int32)
         hi = self._pos_of[cand[calls]] + 1
         lo = seg_first[cand[calls]]
         lengths = hi - lo
