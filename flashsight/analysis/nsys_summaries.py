@@ -115,8 +115,9 @@ def nvtx_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     })
 
 
-def _projected(r: pd.DataFrame) -> pd.DataFrame:
-    return r[r["gpu_op_count"].fillna(0).astype("int64") > 0]
+def _projected_rows(r: pd.DataFrame) -> np.ndarray:
+    """Positions of the ranges with GPU work (gpu_op_count > 0; NA counts as none)."""
+    return np.flatnonzero(r["gpu_op_count"].to_numpy(dtype=np.int64, na_value=0) > 0)
 
 
 def _range_stacks(r: pd.DataFrame) -> pd.Series:
@@ -177,15 +178,20 @@ def nvtx_gpu_proj_trace(tables: dict[str, pd.DataFrame], version: str | None = N
 
 def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     all_ranges = tables["nvtx_ranges"]
-    r = _projected(all_ranges)
+    rows = _projected_rows(all_ranges)
+
+    def col(name, dtype=np.int64, na=0):  # one column of the projected ranges (no copy of the whole frame)
+        return all_ranges[name].to_numpy(dtype=dtype, na_value=na)[rows] if len(rows) else np.zeros(0, dtype)
+
     frame = pd.DataFrame({
-        "Range": range_names(r, all_ranges.attrs.get("nsys_version", "")),
-        "Style": r["style"],
-        "proj": r["gpu_projected_ns"].astype("int64"),
-        "dur": r["duration_ns"].astype("int64"),
-        "ops": r["gpu_op_count"].astype("int64"),
-        "lvl": r["depth"].astype(float),
-        "child": r["gpu_child_count"].astype(float),
+        "Range": range_names(all_ranges[["domain", "name"]].iloc[rows],
+                             all_ranges.attrs.get("nsys_version", "")).array,
+        "Style": all_ranges["style"].iloc[rows].array,
+        "proj": col("gpu_projected_ns"),
+        "dur": col("duration_ns"),
+        "ops": col("gpu_op_count"),
+        "lvl": col("depth", float, np.nan),
+        "child": col("gpu_child_count", float, np.nan),
     })
     g = frame.groupby(["Range", "Style"], sort=False, observed=True)
     s = _stats(g["proj"])
