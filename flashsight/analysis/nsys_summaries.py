@@ -48,6 +48,51 @@ def _stats(g) -> pd.DataFrame:
     })
 
 
+def _code_stats(codes: np.ndarray, values: np.ndarray, ngroups: int, others: dict | None = None) -> pd.DataFrame:
+    """_stats of int values per group code (0 <= code < ngroups, every code used), in numpy: one sort by
+    (code, value) instead of a groupby's per-aggregation passes, so peak memory is a few arrays of the rows.
+    Sums are exact int64; avg is total / count (as nsys's SQL: integer sum, then a division); the median of an
+    even count averages the two middle values; std is the two-pass sample standard deviation (0 for one).
+    others: name -> (a function giving the values, 'sum' | 'mean') aggregated over the same groups, one at a
+    time (mean skips NaN)."""
+    values = np.asarray(values, dtype=np.int64)
+    order = np.lexsort((values, codes))
+    v = values[order]
+    num = np.bincount(codes, minlength=ngroups).astype(np.int64)
+    st = np.concatenate(([0], np.cumsum(num)[:-1])) if ngroups else np.zeros(0, np.int64)
+    if not len(v):
+        z = np.zeros(0)
+        out = pd.DataFrame({"total": z.astype(np.int64), "num": z.astype(np.int64), "avg": z, "med": z,
+                            "min": z.astype(np.int64), "max": z.astype(np.int64), "std": z})
+        for name in others or {}:
+            out[name] = z
+        return out
+    total = np.add.reduceat(v, st)
+    avg = total / num
+    mid = st + (num - 1) // 2
+    upper = st + num // 2
+    med = (v[mid].astype(float) + v[upper].astype(float)) / 2  # odd counts: mid == upper
+    dev = v.astype(float)
+    dev -= np.repeat(avg, num)
+    dev *= dev
+    ss = np.add.reduceat(dev, st)
+    del dev
+    std = np.where(num > 1, np.sqrt(ss / np.maximum(num - 1, 1)), 0.0)
+    out = pd.DataFrame({"total": total, "num": num, "avg": avg, "med": med, "min": v[st], "max": v[st + num - 1],
+                        "std": std})
+    del v
+    for name, (col, how) in (others or {}).items():
+        x = np.asarray(col())[order]
+        if how == "sum":
+            out[name] = np.add.reduceat(x.astype(np.int64), st)
+        else:
+            x = x.astype(float)
+            ok = ~np.isnan(x)
+            n_ok = np.add.reduceat(ok.astype(np.int64), st)
+            out[name] = np.add.reduceat(np.where(ok, x, 0.0), st) / np.where(n_ok > 0, n_ok, np.nan)
+    return out
+
+
 def _percent(total: pd.Series) -> np.ndarray:
     s = total.sum()
     return round1(total * 100.0 / s) if s else np.zeros(len(total))
@@ -183,25 +228,18 @@ def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     def col(name, dtype=np.int64, na=0):  # one column of the projected ranges (no copy of the whole frame)
         return all_ranges[name].to_numpy(dtype=dtype, na_value=na)[rows] if len(rows) else np.zeros(0, dtype)
 
-    frame = pd.DataFrame({
-        "Range": range_names(all_ranges[["domain", "name"]].iloc[rows],
-                             all_ranges.attrs.get("nsys_version", "")).array,
-        "Style": all_ranges["style"].iloc[rows].array,
-        "proj": col("gpu_projected_ns"),
-        "dur": col("duration_ns"),
-        "ops": col("gpu_op_count"),
-        "lvl": col("depth", float, np.nan),
-        "child": col("gpu_child_count", float, np.nan),
-    })
-    g = frame.groupby(["Range", "Style"], sort=False, observed=True)
-    s = _stats(g["proj"])
-    s["range_total"] = g["dur"].sum()
-    s["ops"] = g["ops"].sum()
-    s["avg_ops"] = g["ops"].mean()
-    s["avg_lvl"] = g["lvl"].mean()
-    s["avg_child"] = g["child"].mean()
-    s = s.reset_index()
-    s["Range"], s["Style"] = s["Range"].astype(object), s["Style"].astype(object)
+    names = range_names(all_ranges[["domain", "name"]].iloc[rows], all_ranges.attrs.get("nsys_version", "")).array
+    r_codes, r_labels = pd.factorize(names, use_na_sentinel=False)
+    s_codes, s_labels = pd.factorize(all_ranges["style"].iloc[rows].array, use_na_sentinel=False)
+    del names
+    codes, pairs = pd.factorize(r_codes.astype(np.int64) * (len(s_labels) + 1) + s_codes)
+    del r_codes, s_codes
+    s = _code_stats(codes, col("gpu_projected_ns"), len(pairs), {
+        "range_total": (lambda: col("duration_ns"), "sum"), "ops": (lambda: col("gpu_op_count"), "sum"),
+        "avg_ops": (lambda: col("gpu_op_count"), "mean"), "avg_lvl": (lambda: col("depth", float, np.nan), "mean"),
+        "avg_child": (lambda: col("gpu_child_count", float, np.nan), "mean")})
+    s.insert(0, "Range", np.asarray(r_labels, dtype=object)[pairs // (len(s_labels) + 1)])
+    s.insert(1, "Style", np.asarray(s_labels, dtype=object)[pairs % (len(s_labels) + 1)])
     s = s.sort_values(["total", "Range", "Style"], ascending=[False, True, True], kind="stable", ignore_index=True)
     return pd.DataFrame({
         "Range": s["Range"],
