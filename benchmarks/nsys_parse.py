@@ -59,7 +59,11 @@ def report_names(version: str) -> tuple[str, str]:
 
 
 def flashsight_child(sqlite: Path, out_dir: Path, reports: list[str]) -> None:
-    """The flashsight side, in its own process: stream the tables to Parquet, then the two reports."""
+    """The flashsight side, in its own process: stream the tables to Parquet, then the two reports. Arrow on the
+    system allocator, as the flashsight CLI sets it for its process (flashsight/host/memory.py)."""
+    from flashsight.host.memory import use_system_allocator
+
+    use_system_allocator()
     import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
