@@ -167,27 +167,38 @@ def _projected_rows(r: pd.DataFrame) -> np.ndarray:
 
 def _range_stacks(r: pd.DataFrame) -> pd.Series:
     """':1:4:7' from the root down, as nsys prints RangeStack: built level by level, parents first, as Arrow
-    strings (a few bytes a range, not a Python object each)."""
+    strings (a few bytes a range, not a Python object each). Each level's stacks are an array of that level's
+    ranges only (its parents are all in the level before), assembled once at the end: a few copies of the
+    strings at the peak, not a few per level."""
     n = len(r)
     ids = r["range_id"].to_numpy(np.int64)
     parent = r["parent"].astype("Int64")
     pos = pd.Index(ids).get_indexer(parent.fillna(-1).to_numpy(np.int64))
     pos[parent.isna().to_numpy()] = -1
+    del parent
     empty, colon = pa.scalar("", pa.large_string()), pa.scalar(":", pa.large_string())
     own = pc.binary_join_element_wise(empty, pa.array(ids).cast(pa.large_string()), colon)  # ":<id>"
     done = pos < 0
-    values = pc.if_else(pa.array(done), own, pa.nulls(n, pa.large_string()))
+    level_rows = np.flatnonzero(done)
+    chunks = [own.take(pa.array(level_rows))]
+    at = np.full(n, -1, dtype=np.int64)  # position of each range's stack in the concatenated levels
+    at[level_rows] = np.arange(len(level_rows))
+    base = len(level_rows)
     while not done.all():
         ready = np.flatnonzero(~done & (pos >= 0) & done[np.maximum(pos, 0)])
         if not len(ready):  # a cycle (identical ranges): nsys leaves them out of its tree
             break
-        joined = pc.binary_join_element_wise(values.take(pa.array(pos[ready])), own.take(pa.array(ready)), empty)
-        where = np.zeros(n, dtype=np.int64)
-        where[ready] = np.arange(len(ready))
-        mask = np.zeros(n, dtype=bool)
-        mask[ready] = True
-        values = pc.if_else(pa.array(mask), joined.take(pa.array(where)), values)
+        in_prev = at[pos[ready]] - (base - len(chunks[-1]))  # parents: all in the previous level
+        chunks.append(pc.binary_join_element_wise(chunks[-1].take(pa.array(in_prev)), own.take(pa.array(ready)),
+                                                  empty))
+        at[ready] = base + np.arange(len(ready))
+        base += len(ready)
         done[ready] = True
+    del own, pos, done
+    stacked = pa.concat_arrays(chunks)
+    del chunks
+    values = stacked.take(pa.array(at, mask=at < 0))
+    del stacked
     return pd.Series(pd.array(values, dtype=pd.ArrowDtype(pa.large_string())), index=r.index)
 
 
@@ -218,7 +229,7 @@ def nvtx_gpu_proj_trace(tables: dict[str, pd.DataFrame], version: str | None = N
                                   ("RangeId", "range_id", False), ("ParentId", "parent", True)):
         out[label] = col(name, nullable)
     out["RangeStack"] = stacks
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # the gathered columns as they are (no consolidating copy)
 
 
 def nvtx_gpu_proj_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
