@@ -70,7 +70,7 @@ def _command(ctx) -> str:
 @click.version_option(__version__, prog_name="flashsight")
 def main() -> None:
     """Profile LLM-serving GPU kernels under Nsight Systems and Nsight Compute, and read the results."""
-    from flashsight.host.memory import use_system_allocator
+    from flashsight.api import use_system_allocator
 
     use_system_allocator()  # one heap for Arrow and numpy: a lower peak for large captures (host/memory.py)
 
