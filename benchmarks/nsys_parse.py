@@ -1,14 +1,18 @@
-"""Benchmark: flashsight's nsys parsing against `nsys stats` on one large capture (GPU machine only).
+"""Benchmark: flashsight's nsys ingest against `nsys stats` on one large export, both sides in one run.
 
-Builds a CUDA launcher (nvcc), captures it under nsys: --kernels tiny kernels on two streams, each inside its
-own registered-string push/pop range of domain `bench`, and every --per-batch kernels a default-domain
-`batch` range around them (>= 1M kernels and >= 1M ranges by default). Then, on the same .sqlite, times
-  flashsight: read_nsys (all tables, NVTX projection included) + cuda_gpu_kern_sum + nvtx_gpu_proj_sum
-  nsys:       nsys stats -r cuda_gpu_kern_sum,nvtx_gpu_proj_sum -f csv
-each in its own child process (wall time and peak RSS from wait4), checks that both give the same numbers,
-prints them side by side and writes <out>/bench.json.
+The export is built from a real capture by replicating its rows (benchmarks/nsys_bigexport.py: --rows N gives
+at least N kernels and N NVTX ranges), or given with --sqlite. On that one file, each in its own child process
+(wall time, and peak RSS of the child and its descendants from wait4):
+  flashsight  write_nsys: every canonical table streamed to Parquet (NVTX projection included), then the two
+              summaries from the Parquet columns they need, written as CSV
+  nsys stats  the same two reports: cuda_gpu_kern_sum,nvtx_gpu_proj_sum (nsys >= 2023), or what nsys 2022.x
+              calls them, gpukernsum,nvtxgpuproj (2022's kernel summary is per name and launch shape, and its
+              projection report is the per-range trace that nvtx_gpu_proj_sum later summed)
+then checks that the two sides' reports agree row for row (integer columns exactly, rounded ones to 0.05),
+prints them side by side and writes <out>/bench.json. Runs anywhere with an nsys (no GPU needed).
 
-Usage: python3 benchmarks/nsys_parse.py --out OUTDIR [--kernels 1000000] [--per-batch 1000] [--reuse]
+Usage: python3 benchmarks/nsys_parse.py --out DIR --rows 1000000 [--nsys PATH] [--stats-timeout 900] [--alone R]
+       python3 benchmarks/nsys_parse.py --out DIR --sqlite EXPORT.sqlite
 """
 
 from __future__ import annotations
@@ -24,167 +28,225 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-LAUNCHER_CU = r"""
-#include <cuda_runtime.h>
-#include <nvtx3/nvToolsExt.h>
-#include <cstdio>
-#include <cstdlib>
-
-__global__ void bench_tiny_a(float* p, int i) { if (threadIdx.x == 0) p[blockIdx.x] += (float)i; }
-__global__ void bench_tiny_b(float* p, int i) { p[threadIdx.x] *= 0.5f; }
-
-int main(int argc, char** argv) {
-    long n = argc > 1 ? atol(argv[1]) : 1000000;
-    long per_batch = argc > 2 ? atol(argv[2]) : 1000;
-    float* d = nullptr;
-    if (cudaMalloc(&d, 4096 * sizeof(float)) != cudaSuccess) { fprintf(stderr, "cudaMalloc failed\n"); return 1; }
-    cudaMemset(d, 0, 4096 * sizeof(float));
-    cudaStream_t s[2];
-    cudaStreamCreate(&s[0]);
-    cudaStreamCreate(&s[1]);
-    nvtxDomainHandle_t dom = nvtxDomainCreateA("bench");
-    nvtxEventAttributes_t a = {0};
-    a.version = NVTX_VERSION;
-    a.size = NVTX_EVENT_ATTRIB_STRUCT_SIZE;
-    a.messageType = NVTX_MESSAGE_TYPE_REGISTERED;
-    a.message.registered = nvtxDomainRegisterStringA(dom, "launch");
-    for (long i = 0; i < n; ++i) {
-        if (i % per_batch == 0) { if (i) nvtxRangePop(); nvtxRangePushA("batch"); }
-        nvtxDomainRangePushEx(dom, &a);
-        if (i & 1) bench_tiny_a<<<1, 32, 0, s[0]>>>(d, (int)i);
-        else       bench_tiny_b<<<1, 32, 0, s[1]>>>(d, (int)i);
-        nvtxDomainRangePop(dom);
-    }
-    if (n) nvtxRangePop();
-    cudaDeviceSynchronize();
-    printf("launched %ld kernels\n", n);
-    return 0;
-}
-"""
+MIB = 2**20
 
 
-def find_nvcc() -> str:
-    for cand in (os.environ.get("NVCC"), shutil.which("nvcc"), "/usr/local/cuda/bin/nvcc"):
-        if cand and os.access(cand, os.X_OK):
-            return cand
-    sys.exit("nvcc not found: set NVCC")
-
-
-def timed_child(argv: list[str], log: Path) -> tuple[float, float, int]:
-    """Run argv; return (wall seconds, peak RSS in MiB over it and its children, exit code)."""
+def timed_child(argv: list[str], log: Path, timeout_s: float | None = None) -> dict:
+    """Run argv; wall seconds, peak RSS (MiB) of it and its descendants, exit code, timed out."""
     with open(log, "wb") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
+                os.killpg(proc.pid, 9)  # its own session: nsys and its report child go together
+                timed_out = True
+            time.sleep(0.05)
         wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return {"wall_s": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "exit": os.waitstatus_to_exitcode(status), "timed_out": timed_out}
 
 
-def flashsight_child(sqlite: Path, out_dir: Path) -> None:
-    """What the flashsight side runs in its own process: parse, summarise, write the two summaries."""
-    from flashsight.analysis import nsys_summaries as nsys_stats
-    from flashsight.parsers.nsys_sqlite import read_nsys
+def report_names(version: str) -> tuple[str, str]:
+    from flashsight.parsers.nsys_export import version_tuple
+
+    return ("gpukernsum", "nvtxgpuproj") if version_tuple(version) < (2023,) else ("cuda_gpu_kern_sum", "nvtx_gpu_proj_sum")
+
+
+def flashsight_child(sqlite: Path, out_dir: Path, reports: list[str]) -> None:
+    """The flashsight side, in its own process: stream the tables to Parquet, then the two reports. Arrow on the
+    system allocator, as the flashsight CLI sets it for its process (flashsight/host/memory.py)."""
+    from flashsight.host.memory import use_system_allocator
+
+    use_system_allocator()
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from flashsight.analysis import nsys_summaries
+    from flashsight.parsers.nsys_sqlite import write_nsys
 
     t0 = time.perf_counter()
-    tables = read_nsys(sqlite)
+    tables_dir = out_dir / "flashsight_tables"
+    rows = write_nsys(sqlite, tables_dir)
     t1 = time.perf_counter()
-    kern = nsys_stats.cuda_gpu_kern_sum(tables)
-    proj = nsys_stats.nvtx_gpu_proj_sum(tables)
+    kernel_cols = ["name", "duration_ns"]
+    need = {  # each report with the table and columns it reads, one report at a time (the other's freed)
+        "cuda_gpu_kern_sum": ("gpu_kernels", kernel_cols),
+        "gpukernsum": ("gpu_kernels", kernel_cols + ["grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z"]),
+        "nvtx_gpu_proj_sum": ("nvtx_ranges", ["domain", "name", "style", "duration_ns", "depth",
+                                              "gpu_projected_ns", "gpu_op_count", "gpu_child_count"]),
+        "nvtxgpuproj": ("nvtx_ranges", ["range_id", "domain", "name", "style", "start_ns", "duration_ns", "pid",
+                                        "tid", "depth", "parent", "gpu_start_ns", "gpu_projected_ns", "gpu_op_count",
+                                        "gpu_child_count"]),
+    }
+    version = pq.read_schema(tables_dir / "nvtx_ranges.parquet").metadata[b"nsys_version"].decode()
+    for report in reports:
+        name, cols = need[report]
+        table = pq.read_table(tables_dir / f"{name}.parquet", columns=cols)
+        frame = table.to_pandas(self_destruct=True, split_blocks=True)  # Arrow buffers freed as they convert
+        del table
+        frame.attrs["nsys_version"] = version
+        df = nsys_summaries.REPORTS[report]({name: frame})
+        del frame
+        pacsv.write_csv(pa.Table.from_pandas(df, preserve_index=False), out_dir / f"flashsight_{report}.csv")
+        del df
     t2 = time.perf_counter()
-    kern.to_csv(out_dir / "flashsight_cuda_gpu_kern_sum.csv", index=False)
-    proj.to_csv(out_dir / "flashsight_nvtx_gpu_proj_sum.csv", index=False)
-    rows = {name: len(df) for name, df in tables.items()}
-    print(json.dumps({"read_nsys_s": t1 - t0, "summaries_s": t2 - t1, "rows": rows}))
+    print(json.dumps({"write_nsys_s": round(t1 - t0, 2), "reports_s": round(t2 - t1, 2), "rows": rows}))
 
 
-def compare(ours: Path, theirs: Path, key: list[str]) -> str:
+KEYS = {"cuda_gpu_kern_sum": ["Name"], "gpukernsum": ["Name", "GridXYZ", "BlockXYZ"],
+        "nvtx_gpu_proj_sum": ["Range", "Style"], "nvtxgpuproj": ["RangeId"]}
+
+
+TREE = ["Lvl", "NumChild", "ParentId", "RangeStack"]
+
+
+def compare(ours: Path, theirs: Path, report: str, ranges: Path) -> str:
+    """'agree' or what differs, by tests/nsys_report_compare's rules (the same the unit tests use).
+
+    nsys 2022.x's nvtxgpuproj finds parents through an R-tree of 32-bit float coordinates: far into a long
+    capture it misses a parent or takes a looser one. Its tree columns are then compared row by row and every
+    row where they differ is checked against flashsight's ranges: flashsight's parent must contain the range
+    and be shorter than nsys's choice (or nsys must have none)."""
     import pandas as pd
 
-    a, b = pd.read_csv(ours), pd.read_csv(theirs)
-    cols = [c for c in b.columns if c in a.columns and ("(ns)" in c or c in ("Instances", "Range Instances", "Total GPU Ops"))]
-    cols = [c for c in cols if "Avg" not in c and "Med" not in c and "StdDev" not in c]  # exact integers only
-    a, b = a.set_index(key).sort_index(), b.set_index(key).sort_index()
-    if list(a.index) != list(b.index):
-        return f"DIFFERENT groups: {sorted(set(a.index) ^ set(b.index))[:5]}"
-    bad = [c for c in cols if not (a[c].astype("int64") == b[c].astype("int64")).all()]
-    return "agree" if not bad else f"DIFFER in {bad}"
+    from tests.nsys_report_compare import assert_same_rows, read_nsys_csv
+
+    a = pd.read_csv(ours, keep_default_na=False, na_values=[""])
+    b = read_nsys_csv(theirs)
+    for df in (a, b):
+        if "ParentId" in df:
+            df["ParentId"] = pd.to_numeric(df["ParentId"].replace("None", None)).astype("Int64")
+    tree_note = ""
+    if report == "nvtxgpuproj":
+        a, b = a.set_index("RangeId").sort_index(), b.set_index("RangeId").sort_index()
+        if list(a.index) != list(b.index):
+            return f"DIFFER: {len(set(a.index) ^ set(b.index))} ranges projected by one side only"
+        diff = pd.Series(False, index=a.index)
+        for col in TREE:
+            diff |= a[col].astype(str) != b[col].astype(str)
+        bad_parent = a.index[diff & (a["ParentId"].fillna(-1) != b["ParentId"].fillna(-1))]
+        r = pd.read_parquet(ranges, columns=["range_id", "start_ns", "end_ns"]).set_index("range_id")
+        for rid in bad_parent:
+            ours_p, theirs_p = a.at[rid, "ParentId"], b.at[rid, "ParentId"]
+            child = r.loc[rid]
+            p = r.loc[ours_p] if pd.notna(ours_p) else None
+            if p is None or not (p.start_ns <= child.start_ns and p.end_ns >= child.end_ns):
+                return f"DIFFER: range {rid}: flashsight's parent {ours_p} does not contain it"
+            if pd.notna(theirs_p):
+                q = r.loc[theirs_p]
+                if q.end_ns - q.start_ns < p.end_ns - p.start_ns:
+                    return f"DIFFER: range {rid}: nsys's parent {theirs_p} is tighter than flashsight's {ours_p}"
+        tree_note = (f"; tree columns differ in {int(diff.sum()):,} rows, all from nsys 2022's parent links "
+                     f"({len(bad_parent):,} verified: flashsight's parent contains the range and is tighter)"
+                     if diff.any() else "")
+        a, b = a[~diff].reset_index(), b[~diff].reset_index()
+        full = len(diff)
+    else:
+        full = len(b)
+    try:
+        assert_same_rows(a, b, KEYS[report])
+    except AssertionError as exc:
+        return f"DIFFER: {str(exc)[:300]}"
+    return f"agree ({full:,} rows{tree_note})"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path)
-    ap.add_argument("--kernels", type=int, default=1_000_000)
-    ap.add_argument("--per-batch", type=int, default=1000)
-    ap.add_argument("--reuse", action="store_true", help="reuse <out>/bench.sqlite if it exists")
-    ap.add_argument("--timeout", type=float, default=600, help="per step: capture, import, export")
-    ap.add_argument("--stats-timeout", type=float, default=300, help="for `nsys stats` (reported, not fatal)")
-    ap.add_argument("--flashsight-child", nargs=2, metavar=("SQLITE", "OUTDIR"), help=argparse.SUPPRESS)
+    ap.add_argument("--rows", type=int, default=1_000_000, help="build an export of at least N kernels and N ranges")
+    ap.add_argument("--sqlite", type=Path, help="an existing export instead of building one")
+    ap.add_argument("--source", type=Path, help="the capture to replicate (default: the H100 shapes capture)")
+    ap.add_argument("--nsys", default=os.environ.get("FLASHSIGHT_NSYS") or shutil.which("nsys") or "nsys")
+    ap.add_argument("--stats-timeout", type=float, default=900, help="for `nsys stats` (reported, not fatal)")
+    ap.add_argument("--keep", action="store_true", help="keep the export and the tables")
+    ap.add_argument("--alone", default="", help="comma list of reports to time once more in an nsys stats of their own")
+    ap.add_argument("--flashsight-child", nargs=3, metavar=("SQLITE", "OUTDIR", "REPORTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.flashsight_child:
-        flashsight_child(Path(args.flashsight_child[0]), Path(args.flashsight_child[1]))
+        sqlite, out, reports = args.flashsight_child
+        flashsight_child(Path(sqlite), Path(out), reports.split(","))
         return
     if args.out is None:
         ap.error("--out is required")
-
-    from flashsight.orchestrator import nsys as nsys_orch
-    from flashsight.profilers import tools
-
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    stem, sqlite = out / "bench", out / "bench.sqlite"
-    report: dict = {"kernels": args.kernels, "per_batch": args.per_batch}
-    nsys = tools.require_nsys()
-    report["nsys_version"] = nsys.version
+    report: dict = {}
+    done = subprocess.run([args.nsys, "--version"], capture_output=True, text=True)
+    nsys_version = done.stdout.strip().split()[-1].split("-")[0] if done.returncode == 0 else "?"
+    report["nsys"] = {"path": args.nsys, "version": nsys_version}
 
-    if not (args.reuse and sqlite.is_file()):
-        for old in out.glob("bench.*"):
-            old.unlink()
-        (out / "launcher.cu").write_text(LAUNCHER_CU)
-        subprocess.run([find_nvcc(), "-O2", "-o", str(out / "launcher"), str(out / "launcher.cu"), "-ldl"], check=True)
-        t0 = time.perf_counter()
-        done = nsys_orch.profile(
-            stem, [str(out / "launcher"), str(args.kernels), str(args.per_batch)], out / "profile.log",
-            timeout_s=args.timeout,
-        )
-        report["capture_s"] = time.perf_counter() - t0
-        if not done.ok:
-            sys.exit(f"nsys profile failed ({done.describe_failure()}), see {out / 'profile.log'}")
-        t0 = time.perf_counter()
-        nsys_orch.to_sqlite(stem, timeout_s=args.timeout)  # imports the .qdstrm when nsys left only that
-        report["import_export_s"] = time.perf_counter() - t0
-    report["sqlite_mib"] = sqlite.stat().st_size / 2**20
+    if args.sqlite:
+        sqlite = args.sqlite.resolve()
+    else:
+        import nsys_bigexport
 
-    # Linux counts the parent's memory at fork into a child's peak RSS: measure that floor with `true`.
-    report["rss_floor_mib"] = timed_child(["true"], out / "floor.log")[1]
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    fs_log = out / "flashsight.log"
-    wall, rss, rc = timed_child([sys.executable, __file__, "--flashsight-child", str(sqlite), str(out)], fs_log)
-    if rc != 0:
-        sys.exit(f"flashsight failed (exit {rc}), see {fs_log}:\n{fs_log.read_text()[-3000:]}")
-    report["flashsight"] = {"wall_s": wall, "peak_rss_mib": rss, **json.loads(fs_log.read_text().strip().splitlines()[-1])}
+        sqlite = out / f"big_{args.rows}.sqlite"
+        source = args.source or nsys_bigexport.DEFAULT_SOURCE
+        if not sqlite.is_file():
+            report["export"] = nsys_bigexport.build(source, sqlite, args.rows)
+        else:
+            report["export"] = {"reused": str(sqlite)}
+    report["sqlite_mib"] = round(sqlite.stat().st_size / MIB, 1)
+    reports = list(report_names(nsys_version))
+    report["reports"] = reports
 
-    ref_stem = out / "nsys"
-    argv = [nsys.path, "stats", "-r", "cuda_gpu_kern_sum,nvtx_gpu_proj_sum", "-f", "csv", "--force-export=false",
-            "--force-overwrite=true", "-o", str(ref_stem), str(sqlite)]
-    wall, rss, rc = timed_child(["timeout", str(int(args.stats_timeout))] + argv, out / "nsys_stats.log")
-    report["nsys_stats"] = {"wall_s": wall, "peak_rss_mib": rss, "exit": rc, "timed_out": rc == 124}
-    if rc == 0:
-        report["cuda_gpu_kern_sum"] = compare(out / "flashsight_cuda_gpu_kern_sum.csv", out / "nsys_cuda_gpu_kern_sum.csv", ["Name"])
-        report["nvtx_gpu_proj_sum"] = compare(out / "flashsight_nvtx_gpu_proj_sum.csv", out / "nsys_nvtx_gpu_proj_sum.csv", ["Range", "Style"])
+    fs = timed_child([sys.executable, __file__, "--flashsight-child", str(sqlite), str(out), ",".join(reports)],
+                     out / "flashsight.log")
+    if fs["exit"] != 0:
+        sys.exit(f"flashsight failed (exit {fs['exit']}), see {out / 'flashsight.log'}:\n"
+                 f"{(out / 'flashsight.log').read_text()[-3000:]}")
+    fs.update(json.loads((out / "flashsight.log").read_text().strip().splitlines()[-1]))
+    report["flashsight"] = fs
 
+    argv = [args.nsys, "stats", "-r", ",".join(reports), "-f", "csv", "--force-export=false",
+            "--force-overwrite=true", "-o", str(out / "nsys"), str(sqlite)]
+    ns = timed_child(argv, out / "nsys_stats.log", timeout_s=args.stats_timeout)
+    report["nsys_stats"] = ns
+    log = (out / "nsys_stats.log").read_text(errors="replace")
+    for name in reports:  # a report nsys finished is compared, even when the other one ran out of time
+        if f"nsys_{name}.csv]... PROCESSED" in log:
+            report[f"agree_{name}"] = compare(out / f"flashsight_{name}.csv", out / f"nsys_{name}.csv", name,
+                                              out / "flashsight_tables" / "nvtx_ranges.parquet")
+    if ns["exit"] == 0 and not ns["timed_out"]:
+        report["speedup"] = round(ns["wall_s"] / fs["wall_s"], 2)
+        report["rss_ratio"] = round(fs["peak_rss_mib"] / ns["peak_rss_mib"], 2)
+    for name in filter(None, args.alone.split(",")):
+        one = [args.nsys, "stats", "-r", name, "-f", "csv", "--force-export=false", "--force-overwrite=true",
+               "-o", str(out / "alone"), str(sqlite)]
+        report[f"nsys_stats_{name}_alone"] = timed_child(one, out / f"nsys_stats_{name}.log",
+                                                         timeout_s=args.stats_timeout)
+    if not args.keep:
+        shutil.rmtree(out / "flashsight_tables", ignore_errors=True)
+        if not args.sqlite:
+            sqlite.unlink(missing_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
-    fs, ns = report["flashsight"], report["nsys_stats"]
-    print(f"capture: {args.kernels} kernels, {report['sqlite_mib']:.0f} MiB sqlite, nsys {report['nsys_version']}")
-    print(f"{'':28}{'wall s':>10}{'peak RSS MiB':>15}")
-    print(f"{'flashsight (parse+2 sums)':28}{fs['wall_s']:>10.1f}{fs['peak_rss_mib']:>15.0f}")
-    note = " (timed out)" if ns["timed_out"] else "" if ns["exit"] == 0 else f" (exit {ns['exit']})"
-    print(f"{'nsys stats (2 reports)':28}{ns['wall_s']:>10.1f}{ns['peak_rss_mib']:>15.0f}{note}")
-    print(f"flashsight: read_nsys {fs['read_nsys_s']:.1f} s, summaries {fs['summaries_s']:.1f} s; "
-          f"capture {report.get('capture_s', 0):.0f} s, import+export {report.get('import_export_s', 0):.0f} s")
-    print(f"rows: {fs['rows']}; peak RSS includes a floor of {report['rss_floor_mib']:.0f} MiB (this process at fork)")
-    print(f"cuda_gpu_kern_sum: {report.get('cuda_gpu_kern_sum')}, nvtx_gpu_proj_sum: {report.get('nvtx_gpu_proj_sum')}")
+
+    rows = fs["rows"]
+    print(f"export: {sqlite.name}, {report['sqlite_mib']:,.0f} MiB: {rows.get('gpu_kernels', 0):,} kernels, "
+          f"{rows.get('nvtx_ranges', 0):,} NVTX ranges, {rows.get('cuda_api', 0):,} API calls, "
+          f"{rows.get('gpu_memops', 0):,} memcpy/memset")
+    print(f"{'':44}{'wall s':>10}{'peak RSS MiB':>15}")
+    print(f"{'flashsight (all tables -> Parquet + 2 reports)':44}{fs['wall_s']:>10.1f}{fs['peak_rss_mib']:>15.0f}")
+    note = " (timed out: killed)" if ns["timed_out"] else "" if ns["exit"] == 0 else f" (exit {ns['exit']})"
+    print(f"{'nsys ' + nsys_version + ' stats -r ' + ','.join(reports):44}{ns['wall_s']:>10.1f}"
+          f"{ns['peak_rss_mib']:>15.0f}{note}")
+    for name in filter(None, args.alone.split(",")):
+        one = report[f"nsys_stats_{name}_alone"]
+        note = " (timed out: killed)" if one["timed_out"] else "" if one["exit"] == 0 else f" (exit {one['exit']})"
+        print(f"{'nsys stats -r ' + name + ' alone':44}{one['wall_s']:>10.1f}{one['peak_rss_mib']:>15.0f}{note}")
+    print(f"flashsight: write_nsys {fs['write_nsys_s']:.1f} s, reports {fs['reports_s']:.1f} s")
+    if "speedup" in report:
+        print(f"flashsight {report['speedup']:.2f}x faster, at {report['rss_ratio']:.2f}x nsys's peak RSS")
+    for name in reports:
+        print(f"{name}: {report.get(f'agree_{name}', 'not compared (nsys did not finish)')}")
 
 
 if __name__ == "__main__":

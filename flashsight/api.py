@@ -726,3 +726,17 @@ def preview_sweep(plan_path: Path | None, out: Path | None, *, resume: bool, mod
 
     loaded = load_plan(plan_path, max_jobs or MAX_JOBS) if (plan_path is not None or not resume) else None
     return preview(loaded, out, mode, batch_size)
+
+
+def use_system_allocator() -> None:
+    """Arrow on the system allocator for this process (host.memory: why; the CLI calls it first)."""
+    from flashsight.host.memory import use_system_allocator as use
+
+    use()
+
+
+def sweep_ncu_costs(jobs: list) -> pd.DataFrame:
+    """--dry-run's ncu lines: replay passes x kernels x seconds per pass, and what each section costs."""
+    from flashsight.orchestrator.estimate import ncu_cost_table
+
+    return ncu_cost_table(jobs)

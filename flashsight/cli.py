@@ -70,6 +70,9 @@ def _command(ctx) -> str:
 @click.version_option(__version__, prog_name="flashsight")
 def main() -> None:
     """Profile LLM-serving GPU kernels under Nsight Systems and Nsight Compute, and read the results."""
+    from flashsight.api import use_system_allocator
+
+    use_system_allocator()  # one heap for Arrow and numpy: a lower peak for large captures (host/memory.py)
 
 
 class FiniteFloat(click.FloatRange):
@@ -351,7 +354,7 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
           partition: str | None, gpus_per_task: int | None, cpus_per_task: int | None, time_limit: str | None,
           array_parallelism: int | None, sbatch_options: tuple[str, ...], max_jobs: int | None) -> None:
     """Run every job of PLAN (a TOML file; default: the study's grids for every workload), parsed and merged."""
-    from flashsight.api import open_sweep, preview_sweep
+    from flashsight.api import open_sweep, preview_sweep, sweep_ncu_costs
     from flashsight.outputs.sweep_view import SweepView, print_dry_run, summary_line
 
     if resume and out is None:
@@ -359,7 +362,8 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
     if dry_run:
         loaded, statuses, seconds, run_mode, size = preview_sweep(plan, out, resume=resume, mode=mode,
                                                                   batch_size=batch_size, max_jobs=max_jobs)
-        print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console)
+        todo = [j for j in loaded.jobs if statuses.get(j.job_id) not in ("succeeded", "failed", "timed_out")]
+        print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console, ncu_costs=sweep_ncu_costs(todo))
         return
     sbatch = {}
     for item in sbatch_options:  # NAME=VALUE, or NAME alone for a flag (exclusive)

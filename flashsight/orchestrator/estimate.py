@@ -3,6 +3,14 @@
 The defaults come from this project's H100 sweep runs (recorded in docs/evidence/device_runs/sweep/): a process
 costs interpreter + torch + CUDA context + FlashInfer module load, plus the profiler's own start and export;
 in batched mode that is paid once per batch, and each config adds only its own work.
+
+ncu jobs are costed as replay passes x profiled kernels x seconds per pass: ncu replays every kernel once per
+pass its sections need, so that product is what a --set full sweep spends its night on. Passes and per-pass
+costs were measured on the lent H200 (ncu 2025.3.1): one RMSNorm kernel needs SpeedOfLight 10 passes,
+MemoryWorkloadAnalysis 9, ComputeWorkloadAnalysis 11, WarpStateStats 9, SourceCounters 5, the catalog's
+metrics alone 17, flashsight's lean default 27 (sections share passes: the sum overstates), --set basic 10,
+--set full 38. 8 decode configs (13 kernels each) took 54 s under --set full and 24 s with the lean default in
+one batched process (~9 s of it start-up): 11.4 ms per pass under full, 5.3 ms under the lean default.
 """
 
 from __future__ import annotations
@@ -10,6 +18,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
 
 # seconds: (per process, per config) by tool, from those H100 runs: one process per job
 # took 11.7 s (none), 9.0 s (nsys), 10.5 s (ncu) per rmsnorm job; batched configs 0.5-1.7 s each in-process,
@@ -18,6 +29,54 @@ PROCESS_S = {"none": 9.0, "nsys": 8.0, "ncu": 9.0}
 CONFIG_S = {"none": 0.5, "nsys": 1.0, "ncu": 1.5}
 JIT_S = 25.0  # first use of a kernel family on a fresh machine: norm 17 s, rope 47 s, decode 11 s, prefill 19 s
 WORKLOAD_S = {"jit": 45.0}  # a config that is a long job of its own: the JIT study of one family (norm: 32 s)
+
+# ncu replay passes on the H200 (one kernel), per section alone and per whole set.
+SECTION_PASSES = {"SpeedOfLight": 10, "MemoryWorkloadAnalysis": 9, "ComputeWorkloadAnalysis": 11,
+                  "WarpStateStats": 9, "SourceCounters": 5}
+SET_PASSES = {"lean": 27, "full": 38, "basic": 10}
+CATALOG_METRICS_PASSES = 17
+PASS_S = {"full": 0.0114, "lean": 0.0053}  # seconds per kernel per pass (decode on the H200, see above)
+OTHER_PASS_S = 0.008  # a set or section list not measured: between the two
+# kernels profiled per config (one measured step under ncu), from the captures in tests/data and the H200 runs
+KERNELS_PER_CONFIG = {"decode": 13, "prefill": 3, "rmsnorm": 1, "rope": 1}
+UNKNOWN_KERNELS = 1
+
+
+@dataclass(frozen=True)
+class NcuCost:
+    """One ncu job's replay work: kernels x passes x seconds per pass."""
+
+    kernels: int
+    kernels_known: bool
+    passes: int
+    passes_exact: bool  # False: an upper bound (the sum of the sections' own counts)
+    pass_s: float
+    label: str  # "full", "lean", "basic" or the section list
+
+    @property
+    def seconds(self) -> float:
+        return self.kernels * self.passes * self.pass_s
+
+
+def ncu_cost(job) -> NcuCost:
+    """The replay cost of one ncu job (a JobSpec: workload, ncu options)."""
+    opts = job.ncu or {}
+    kernels = KERNELS_PER_CONFIG.get(job.workload)
+    chosen = opts.get("set")
+    sections = list(opts.get("sections", ()))
+    if sections:
+        passes = min(SET_PASSES["full"], sum(SECTION_PASSES.get(s, 10) for s in sections))
+        exact, label, pass_s = False, "+".join(sections), OTHER_PASS_S
+    elif chosen in SET_PASSES:
+        passes, exact, label = SET_PASSES[chosen], True, chosen
+        pass_s = PASS_S.get(chosen, OTHER_PASS_S)
+    elif chosen:  # a set ncu knows and these tables do not
+        passes, exact, label, pass_s = SET_PASSES["full"], False, chosen, OTHER_PASS_S
+    else:
+        passes, exact, label, pass_s = SET_PASSES["lean"], True, "lean", PASS_S["lean"]
+    if opts.get("unique_launches"):
+        label += ", unique launches"  # repeats of a launch within the range are skipped: fewer kernels
+    return NcuCost(kernels or UNKNOWN_KERNELS, kernels is not None, passes, exact, pass_s, label)
 
 
 def estimate_s(jobs: list, mode: str, batch_size: int, history: list[tuple[str, str, float]] = ()) -> float:
@@ -35,12 +94,43 @@ def estimate_s(jobs: list, mode: str, batch_size: int, history: list[tuple[str, 
         if (workload, tool) in medians:
             total += medians[(workload, tool)] * len(members)
             continue
-        per_config = WORKLOAD_S.get(workload, CONFIG_S[tool])
+        if tool == "ncu":
+            per_config = WORKLOAD_S.get(workload, CONFIG_S["none"] + ncu_cost(members[0]).seconds)
+        else:
+            per_config = WORKLOAD_S.get(workload, CONFIG_S[tool])
         if mode == "batched":
             total += PROCESS_S[tool] * math.ceil(len(members) / batch_size) + per_config * len(members)
         else:
             total += (PROCESS_S[tool] + per_config) * len(members)
     return total
+
+
+def ncu_cost_table(jobs: list) -> pd.DataFrame:
+    """What --dry-run says about ncu: per (workload, ncu options) the configs, kernels, passes and replay
+    seconds, then per section what it alone would cost over the same kernels. Empty without ncu jobs."""
+    rows = []
+    groups: dict[tuple, list] = defaultdict(list)
+    for job in jobs:
+        if job.tool == "ncu":
+            groups[(job.workload, job.group_key())].append(job)
+    sections_seen: dict[str, int] = defaultdict(int)  # section -> kernels profiled with it in the plan
+    for (workload, _), members in groups.items():
+        cost = ncu_cost(members[0])
+        kernels = cost.kernels * len(members)
+        rows.append({"what": f"{workload} ({cost.label})", "configs": str(len(members)),
+                     "kernels": f"{kernels}" + ("" if cost.kernels_known else "?"),
+                     "passes": f"{cost.passes}" + ("" if cost.passes_exact else " at most"),
+                     "replay_s": round(cost.seconds * len(members), 1)})
+        opts = members[0].ncu or {}
+        listed = list(opts.get("sections", ())) or (list(SECTION_PASSES) if opts.get("set") in (None, "full") else [])
+        for section in listed:
+            sections_seen[section] += kernels
+    for section, kernels in sections_seen.items():
+        passes = SECTION_PASSES.get(section)
+        rows.append({"what": f"  section {section} alone", "configs": "", "kernels": str(kernels),
+                     "passes": str(passes) if passes is not None else "?",
+                     "replay_s": round(kernels * passes * OTHER_PASS_S, 1) if passes is not None else None})
+    return pd.DataFrame(rows, columns=["what", "configs", "kernels", "passes", "replay_s"])
 
 
 def preview(plan, out, mode: str | None, batch_size: int | None):

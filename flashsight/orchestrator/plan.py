@@ -34,7 +34,7 @@ DEFAULT_PLAN = Path(__file__).with_name("default_plan.toml")
 MODES = ("batched", "process")
 SWEEP_KEYS = {"name", "mode", "batch_size", "min_free_gb", "tools", "timeout_s", "retries", "ncu"}
 JOB_KEYS = {"workload", "tools", "params", "ncu", "nvtx_include", "timeout_s", "retries"}
-NCU_KEYS = {"set", "sections", "metrics", "full", "clock_control", "cache_control"}
+NCU_KEYS = {"set", "sections", "metrics", "full", "clock_control", "cache_control", "unique_launches"}
 # Values that end up as one argv element of ncu: a name, never an option or anything a shell would see.
 _TOOL_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9_.:]*")
@@ -263,6 +263,10 @@ def _ncu_options(raw: Any, ctx: str) -> dict:
             value = _choice(raw[key], choices, f"{ctx}.{key}")
             if value != default:
                 out[key] = value
+    if raw.get("unique_launches", False) is not False:  # profile each launch configuration once per range
+        if raw["unique_launches"] is not True:
+            raise ParamError(f"{ctx}.unique_launches must be true or false")
+        out["unique_launches"] = True
     for key, pattern in (("sections", _TOOL_WORD), ("metrics", _METRIC)):
         values = raw.get(key, [])
         if not isinstance(values, list):

@@ -77,6 +77,7 @@ def read_inputs(paths: list[Path], reader=None, resolve=None,
     notes = notes if notes is not None else []
     seen = _Seen()
     next_kernel = 0
+    prefetched = _prefetch_ncu_reports(paths)
     for path in paths:
         path = Path(path)
         try:
@@ -90,7 +91,9 @@ def read_inputs(paths: list[Path], reader=None, resolve=None,
             if same is not None:
                 notes.append(Note("warning", str(path), f"the same capture as {same}: read once"))
                 continue
-            tables = (reader or read_input)(real)
+            tables = prefetched.get(str(real)) or (reader or read_input)(real)
+            if isinstance(tables, FlashsightError):
+                raise tables
         except FlashsightError as exc:
             failures[str(path)] = str(exc)
             continue
@@ -101,6 +104,29 @@ def read_inputs(paths: list[Path], reader=None, resolve=None,
     merged = {name: pd.concat(dfs, ignore_index=True) if len(dfs) > 1 else dfs[0]
               for name, dfs in per_table.items()}
     return merged, failures
+
+
+def _prefetch_ncu_reports(paths: list[Path]) -> dict[str, dict[str, pd.DataFrame] | Exception]:
+    """Several .ncu-rep inputs read in parallel by the persistent ncu_report readers: path -> tables or error.
+
+    Only distinct readable regular files are sent; anything else is left to the loop in read_inputs, which
+    reports it (or skips the duplicate) exactly as for a single input.
+    """
+    reports, seen = [], _Seen()
+    for p in map(Path, paths):
+        if p.suffix.lower() != ".ncu-rep":
+            continue
+        try:
+            check_input_file(p)
+            if seen.check(p) is None:
+                reports.append(p)
+        except (FlashsightError, OSError):
+            continue
+    if len(reports) < 2:
+        return {}
+    from flashsight.parsers.ncu_report import read_ncu_reports
+
+    return read_ncu_reports(reports)
 
 
 class _Seen:

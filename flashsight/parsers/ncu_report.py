@@ -13,9 +13,7 @@ import math
 import os
 import pickle
 import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -73,76 +71,134 @@ def _load(path: Path):
 
 
 IN_PROCESS_ENV = "FLASHSIGHT_NCU_IN_PROCESS"  # "1": read reports in this process (faster; for one report only)
-READ_TIMEOUT_ENV = "FLASHSIGHT_NCU_READ_TIMEOUT_S"  # seconds one report may take in its child (default 3600)
+READ_TIMEOUT_ENV = "FLASHSIGHT_NCU_READ_TIMEOUT_S"  # seconds one request may take in a reader (default 3600)
 
 
 def read_ncu_report_isolated(path: Path, expected: list[int] | None = None) -> dict[str, pd.DataFrame]:
-    """read_ncu_report in a fresh child process (`python -m flashsight.parsers.ncu_report`), one per report.
-
-    Two reasons, both seen on real reports: ncu_report keeps the unit of some derived__/sass__ metrics from the
-    first report a process loaded (a later report of another section set gets the wrong unit), and an
-    ncu_report crash (2025.3.1 segfaulted on H100 reports) must not take the orchestrator down with it.
-    A plain subprocess, not multiprocessing: it never re-imports the caller's __main__.
-    """
+    """read_ncu_report in a persistent reader process (parsers.ncu_readers: why, and how a large report is
+    read in slices by several readers at once). expected: report_layout(path), checked by the reader. A crash
+    of the module, or a read past FLASHSIGHT_NCU_READ_TIMEOUT_S, is an InputError naming the report."""
     if os.environ.get(IN_PROCESS_ENV) == "1":
         return read_ncu_report(path, expected)
-    from flashsight.host.procs import flashsight_env
+    from flashsight.parsers.ncu_readers import pool
 
-    env = flashsight_env(**{IN_PROCESS_ENV: "1"})
-    with tempfile.TemporaryDirectory(prefix="flashsight-ncu-") as tmp:
-        out = Path(tmp) / "tables.pickle"
-        argv = [sys.executable, "-m", "flashsight.parsers.ncu_report", str(path), str(out), json.dumps(expected)]
-        timeout_s = float(os.environ.get(READ_TIMEOUT_ENV) or 3600)
-        try:
-            done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise InputError(f"{path}: the ncu_report module did not finish reading it in {timeout_s:g} s "
-                             f"(a damaged report? {READ_TIMEOUT_ENV} sets the limit)") from None
-        if done.returncode == 0 and out.is_file():
-            with open(out, "rb") as f:
-                outcome = pickle.load(f)
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-    how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit code {done.returncode}"
-    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    raise InputError(f"{path}: the ncu_report module failed reading it ({how}: {last}); "
-                     f"`flashsight env` shows the ncu-report version in use")
+    return pool().read(path, expected)
 
 
-def _child_main(argv: list[str]) -> int:
-    """Read one report and pickle its tables (or the FlashsightError it raised) to argv[1]; argv[2]: the
-    metric count of each kernel its blocks hold (JSON; null: not judged)."""
+def read_ncu_reports(paths: list[Path]) -> dict[str, dict[str, pd.DataFrame] | Exception]:
+    """Several reports read in parallel by the reader pool: each path's tables, or the FlashsightError it raised
+    (the same checks and errors as read_ncu for each)."""
     from flashsight.errors import FlashsightError
 
-    try:
-        outcome = read_ncu_report(Path(argv[0]), json.loads(argv[2]) if len(argv) > 2 else None)
-    except FlashsightError as exc:
-        outcome = exc
-    with open(argv[1], "wb") as f:
-        pickle.dump(outcome, f, protocol=pickle.HIGHEST_PROTOCOL)
+    if os.environ.get(IN_PROCESS_ENV) == "1":
+        out = {}
+        for path in paths:
+            try:
+                out[str(path)] = read_ncu(Path(path))
+            except FlashsightError as exc:
+                out[str(path)] = exc
+        return out
+    from flashsight.parsers.ncu_readers import pool
+
+    checked, out, layouts = [], {}, {}
+    for path in map(Path, paths):  # the cheap checks here: a file that is no report never reaches a reader
+        try:
+            check_input_file(path)
+            with open(path, "rb") as f:
+                head = f.read(4)
+            if head != NCU_REP_MAGIC:
+                out[str(path)] = read_ncu(path)
+                continue
+            layouts[str(path)] = report_layout(path)
+            checked.append(path)
+        except FlashsightError as exc:
+            out[str(path)] = exc
+        except OSError as exc:
+            out[str(path)] = InputError(f"{path}: {exc.strerror or exc}")
+    out.update(pool().read_many(checked, layouts))
+    return {str(p): out[str(p)] for p in paths}
+
+
+def report_signature(ctx) -> tuple:
+    """What fixes ncu_report's unit state in a process: the first kernel's section names and its GPU."""
+    if ctx.num_ranges() == 0 or ctx.range_by_idx(0).num_actions() == 0:
+        return ()
+    action = ctx.range_by_idx(0).action_by_idx(0)
+    sections = tuple(sorted(str(s.name()) if hasattr(s, "name") else str(s) for s in (action.sections() or ())))
+    device = action.metric_by_name("device__attribute_display_name")
+    return sections, device.as_string() if device is not None else None
+
+
+def count_kernels(ctx) -> int:
+    return sum(ctx.range_by_idx(r).num_actions() for r in range(ctx.num_ranges()))
+
+
+def _serve() -> int:
+    """A persistent reader (parsers.ncu_readers): requests on stdin, replies on stdout, outcomes pickled."""
+    from flashsight.errors import FlashsightError
+
+    signature = None
+    for line in sys.stdin:
+        request = json.loads(line)
+        path = Path(request["path"])
+        try:
+            nr, ctx = _load(path)
+            try:
+                sig = report_signature(ctx)
+            except _MODULE_ERRORS as exc:
+                raise _damaged(path, exc) from None
+            if signature is None:
+                signature = sig
+            elif sig != signature:  # another kind of report: units of this process would be wrong for it
+                sys.stdout.write(json.dumps({"status": "retire"}) + "\n")
+                sys.stdout.flush()
+                return 0
+            if request["op"] == "count":
+                outcome = count_kernels(ctx)
+            else:
+                kernels = request.get("kernels")
+                outcome = read_ncu_report(path, expected=request.get("expected"),
+                                          kernels=tuple(kernels) if kernels else None, loaded=(nr, ctx))
+            del ctx
+        except FlashsightError as exc:
+            outcome = exc
+        with open(request["out"], "wb") as f:
+            pickle.dump(outcome, f, protocol=pickle.HIGHEST_PROTOCOL)
+        sys.stdout.write(json.dumps({"status": "ok"}) + "\n")
+        sys.stdout.flush()
     return 0
 
 
-def read_ncu_report(path: Path, expected: list[int] | None = None) -> dict[str, pd.DataFrame]:
-    """The ncu tables of a .ncu-rep. expected: report_layout(path) (computed here when not given), checked
-    against what ncu_report read, which drops cut or damaged kernels without a word.
+# What the module raises for a damaged report whose values its own API then rejects.
+_MODULE_ERRORS = (TypeError, ValueError, UnicodeError, OverflowError, AttributeError, RuntimeError)
+
+
+def _damaged(path: Path, exc: Exception) -> InputError:
+    detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return InputError(f"{path}: damaged Nsight Compute report (ncu_report: {type(exc).__name__}"
+                      f"{': ' + detail if detail else ''})")
+
+
+def read_ncu_report(path: Path, expected: list[int] | None = None, kernels: tuple[int, int] | None = None,
+                    loaded=None) -> dict[str, pd.DataFrame]:
+    """The ncu tables of a .ncu-rep, read in this process. expected: report_layout(path) (computed here when
+    not given), checked against what ncu_report read, which drops cut or damaged kernels without a word.
+    kernels: only kernel ids lo <= id < hi (a slice of a large report read by one of several readers; an
+    empty slice gives {}); loaded: (module, report) when already loaded.
 
     A damaged report can also make the module hand back what its own API then rejects (names that are not
     UTF-8, None where a number belongs): that is an InputError too, never a traceback."""
     if expected is None:
         expected = report_layout(path)
     try:
-        return _read_report(path, expected)
-    except (TypeError, ValueError, UnicodeError, OverflowError, AttributeError, RuntimeError) as exc:
-        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise InputError(f"{path}: damaged Nsight Compute report (ncu_report: {type(exc).__name__}"
-                         f"{': ' + detail if detail else ''})") from None
+        return _read_report(path, expected, kernels, loaded)
+    except _MODULE_ERRORS as exc:
+        raise _damaged(path, exc) from None
 
 
-def _read_report(path: Path, expected: list[int] | None) -> dict[str, pd.DataFrame]:
-    nr, ctx = _load(path)
+def _read_report(path: Path, expected: list[int] | None, kernels: tuple[int, int] | None,
+                 loaded) -> dict[str, pd.DataFrame]:
+    nr, ctx = loaded or _load(path)
     identity, kernel_ids, names, values, units, texts = [], [], [], [], [], []
     source_frames = []
     kind_cache: dict[str, tuple[int, str]] = {}
@@ -155,8 +211,10 @@ def _read_report(path: Path, expected: list[int] | None) -> dict[str, pd.DataFra
     for r in range(ctx.num_ranges()):
         rng = ctx.range_by_idx(r)
         for a in range(rng.num_actions()):
-            action = rng.action_by_idx(a)
             kernel_id += 1
+            if kernels is not None and not kernels[0] <= kernel_id < kernels[1]:
+                continue  # another reader's slice: not even loaded (that reader checks it)
+            action = rng.action_by_idx(a)
             all_names = action.metric_names()
             check_kernel(path, expected, kernel_id, action.name(nr.IAction.NameBase_DEMANGLED), len(all_names))
             identity.append(_identity(nr, action, kernel_id))
@@ -186,6 +244,8 @@ def _read_report(path: Path, expected: list[int] | None) -> dict[str, pd.DataFra
     check_kernel_count(path, expected, kernel_id + 1)
     if kernel_id < 0:
         raise InputError(f"{path}: the report holds no profiled kernel")
+    if not identity:
+        return {}
     metrics = pd.DataFrame({
         "kernel_id": np.asarray(kernel_ids, dtype="int64"),
         "metric": pd.Categorical(names),
@@ -305,12 +365,16 @@ def _source_rows(action, kernel_id: int, name: str, metric_names: list[str], man
     columns: dict[str, dict[int, float]] = {}
     pcs: set[int] = set()
 
+    from ncu_report import _ncu_report as raw  # per instance: the C calls themselves, not value()'s dispatch
+
+    as_uint64, as_double = raw.IMetric_as_uint64, raw.IMetric_as_double
+
     def per_pc(metric_name: str) -> dict[int, float]:
         metric = action.metric_by_name(metric_name)
         if metric is None or not metric.has_correlation_ids():
             return {}
         ids = metric.correlation_ids()
-        return {int(ids.value(i)): float(metric.value(i)) for i in range(metric.num_instances())}
+        return {as_uint64(ids, i): as_double(metric, i) for i in range(metric.num_instances())}
 
     for reason, metric_name in per_reason.items():
         columns[f"stall_{reason}"] = per_pc(metric_name)
@@ -343,4 +407,6 @@ def _source_rows(action, kernel_id: int, name: str, metric_names: list[str], man
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))
+    if sys.argv[1:] != ["--serve"]:
+        sys.exit("usage: python -m flashsight.parsers.ncu_report --serve (a reader for parsers.ncu_readers)")
+    sys.exit(_serve())

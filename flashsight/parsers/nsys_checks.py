@@ -71,7 +71,14 @@ def check_file_size(path: Path, header: bytes) -> None:
                          f"{pages[0] * page_size:,})")
 
 
-class _PrivateCopy(sqlite3.Connection):
+class ReadOnly(sqlite3.Connection):
+    """A read-only connection that keeps its URI, so other readers of the same export (parsers.sqlite_arrow's
+    ADBC and window connections) open exactly what it opened."""
+
+    uri: str = ""
+
+
+class _PrivateCopy(ReadOnly):
     """A connection to a temporary copy (database + its write-ahead log); closing it removes the copy."""
 
     copy_dir: str | None = None
@@ -98,14 +105,16 @@ def connect_read_only(path: Path, header: bytes) -> sqlite3.Connection:
             try:
                 shutil.copy(path, os.path.join(tmp, "export.sqlite"))
                 shutil.copy(wal, os.path.join(tmp, "export.sqlite-wal"))
-                conn = sqlite3.connect(_uri(Path(tmp) / "export.sqlite", "mode=ro"), uri=True,
-                                       check_same_thread=False, factory=_PrivateCopy)
+                uri = _uri(Path(tmp) / "export.sqlite", "mode=ro")
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False, factory=_PrivateCopy)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             conn.copy_dir = tmp
         else:
-            conn = sqlite3.connect(_uri(path.resolve(), "mode=ro&immutable=1"), uri=True, check_same_thread=False)
+            uri = _uri(path.resolve(), "mode=ro&immutable=1")
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, factory=ReadOnly)
+        conn.uri = uri
         conn.execute("PRAGMA cell_size_check = ON")  # the pages the parsers read are checked as they load
         return conn
     except (sqlite3.DatabaseError, OSError) as exc:

@@ -16,6 +16,8 @@ stack sweep per thread (a scan of the open ranges only where ranges overlap with
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -26,47 +28,102 @@ _NONE = -1
 
 
 def range_tree(tid: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parent and depth of each range (see forest)."""
+    forest = range_forest(tid, start, end)
+    return forest.parent, forest.depth
+
+
+@dataclass
+class Forest:
+    parent: np.ndarray  # index of the parent range, -1 for a root
+    depth: np.ndarray  # 0 for roots
+    laminar: np.ndarray  # False for ranges of a segment where ranges overlap without nesting
+    seg_first: np.ndarray  # position (in thread, start, -end order) of the first range of the range's segment
+    order: np.ndarray  # the ranges in (thread, start, -end) order: the sweep's, and RangeIndex's
+
+
+def range_forest(tid: np.ndarray, start: np.ndarray, end: np.ndarray) -> Forest:
     """Parent (index into the arrays, -1 for a root) and depth (0 for roots) of each range.
 
     The parent of a range is the shortest other range of the same thread that contains it
     (start <= its start and end >= its end). Identical ranges: the first in (start, -end, index) order is
     the parent of the next (nsys makes them each other's parent and drops both from its tree).
+
+    One sorted sweep, in numpy: per thread, ranges in (start, -end) order fall into segments (a segment ends
+    where every range so far has ended). Where ranges nest, a range's depth is the number of earlier ranges
+    still open at its start, and its parent the last earlier range one level up. A segment where that parent
+    does not contain the range (ranges overlapping without nesting) is redone by the general sweep.
     """
     n = len(start)
-    parent = np.full(n, _NONE, dtype=np.int64)
-    depth = np.zeros(n, dtype=np.int64)
     if n == 0:
-        return parent, depth
-    order = np.lexsort((np.arange(n), -end, start, tid))
-    tid_sorted = tid[order]
-    cuts = np.flatnonzero(np.diff(tid_sorted)) + 1
-    for idx in np.split(order, cuts):
-        if not _nested_sweep(idx, start, end, parent, depth):
-            _overlap_sweep(idx, start, end, parent, depth)
-    return parent, depth
-
-
-def _nested_sweep(idx, start, end, parent, depth) -> bool:
-    """Stack sweep for properly nested ranges; False as soon as two ranges overlap without nesting."""
-    s, e, ids = start[idx].tolist(), end[idx].tolist(), idx.tolist()
-    stack: list[int] = []  # positions into s/e/ids, innermost last
-    par = [_NONE] * len(ids)
-    dep = [0] * len(ids)
-    for k in range(len(ids)):
-        sk, ek = s[k], e[k]
-        while stack and e[stack[-1]] < sk:
-            stack.pop()
-        if stack:
-            top = stack[-1]
-            if e[top] < ek:
-                return False  # top started earlier, ends inside this range: not nested
-            par[k] = top
-            dep[k] = dep[top] + 1
-        stack.append(k)
-    ids_arr = np.asarray(ids)
-    parent[ids_arr] = [ids[p] if p != _NONE else _NONE for p in par]
-    depth[ids_arr] = dep
-    return True
+        z = np.zeros(0, dtype=np.int64)
+        return Forest(z, z, np.ones(0, dtype=bool), z, z.astype(np.int32))
+    tid, start, end = (np.asarray(a, dtype=np.int64) for a in (tid, start, end))
+    order = np.lexsort((-end, start, tid))  # stable: identical ranges keep their index order
+    t = tid[order]
+    s = start[order]
+    e = end[order]
+    cuts = np.flatnonzero(t[1:] != t[:-1]) + 1
+    bounds = np.concatenate(([0], cuts, [n])).tolist()
+    seg = np.empty(n, dtype=np.int64)
+    dep = np.empty(n, dtype=np.int64)
+    seg_base = 0
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        ss, ee = s[lo:hi], e[lo:hi]
+        new_seg = np.empty(hi - lo, dtype=bool)
+        new_seg[0] = True
+        if hi - lo > 1:
+            np.greater(ss[1:], np.maximum.accumulate(ee[:-1]), out=new_seg[1:])  # all earlier ranges ended
+        seg[lo:hi] = np.cumsum(new_seg)
+        seg[lo:hi] += seg_base - 1
+        seg_base = int(seg[hi - 1]) + 1
+        # open at ss[k]: earlier ranges whose end >= ss[k]; ranges ending before it all come earlier
+        dep[lo:hi] = np.arange(hi - lo) - np.searchsorted(np.sort(ee), ss, "left")
+    # parent of k: the last position before k at depth dep[k] - 1 (one level up, same segment when nested),
+    # found level by level (depths are few; no sort of all ranges)
+    par = np.full(n, _NONE, dtype=np.int64)
+    above = np.flatnonzero(dep == 0)
+    level = 1
+    while len(above):
+        here = np.flatnonzero(dep == level)
+        if not len(here):
+            break
+        q = np.searchsorted(above, here, "left") - 1
+        par[here] = np.where(q >= 0, above[np.maximum(q, 0)], _NONE)
+        above, level = here, level + 1
+    del above
+    has_parent = np.flatnonzero(dep > 0)
+    p = par[has_parent]
+    bad = has_parent[(p < 0) | (e[np.maximum(p, 0)] < e[has_parent]) | (seg[np.maximum(p, 0)] != seg[has_parent])]
+    del p, has_parent
+    if dep.min() < 0:  # cannot happen for ranges sorted as above; a guard for the sweep's invariant
+        bad = np.concatenate([bad, np.flatnonzero(dep < 0)])
+    redo = np.zeros(n, dtype=bool)
+    if len(bad):
+        redo = np.isin(seg, np.unique(seg[bad]))
+        idx = np.flatnonzero(redo)
+        sub_parent = np.full(len(idx), _NONE, dtype=np.int64)
+        sub_depth = np.zeros(len(idx), dtype=np.int64)
+        # the general sweep, once per thread: a segment's ranges have all ended before the next one starts
+        cuts = np.flatnonzero(t[idx][1:] != t[idx][:-1]) + 1
+        for part in np.split(np.arange(len(idx)), cuts):
+            _overlap_sweep(part, s[idx], e[idx], sub_parent, sub_depth)
+        par[idx] = np.where(sub_parent >= 0, idx[np.maximum(sub_parent, 0)], _NONE)
+        dep[idx] = sub_depth
+    del t, s, e
+    parent = np.empty(n, dtype=np.int64)
+    parent[order] = np.where(par >= 0, order[np.maximum(par, 0)], _NONE)
+    del par
+    depth = np.empty(n, dtype=np.int64)
+    depth[order] = dep
+    del dep
+    laminar = np.empty(n, dtype=bool)
+    laminar[order] = ~redo
+    first_of_seg = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    seg_first = np.empty(n, dtype=np.int64)
+    seg_first[order] = first_of_seg[seg - seg[0]]
+    return Forest(parent.astype(np.int32), depth.astype(np.int32), laminar, seg_first.astype(np.int32),
+                  order.astype(np.int32))
 
 
 def _overlap_sweep(idx, start, end, parent, depth) -> None:
@@ -91,138 +148,95 @@ def _overlap_sweep(idx, start, end, parent, depth) -> None:
 # --- API calls -> ranges ---------------------------------------------------------------------------------
 
 
-def api_ops(ops: pd.DataFrame, api: pd.DataFrame) -> pd.DataFrame:
-    """One row per API call that launched GPU work: its thread, times, correlation id, first op start and
-    last op end. ops: start, end, correlation_id, global_pid; api: start, end, correlation_id, global_tid.
+class RangeIndex:
+    """The ranges of every thread sorted by start, for finding a call's innermost enclosing range.
+
+    tid, start, end: of every range; idx: the ranges that take part (indices into those, None for all);
+    parent: per indexed range (range_forest's, indices into idx); laminar (per indexed range, optional): False
+    where range_forest found ranges overlapping without nesting: a call whose candidate range lies there is
+    flagged so the caller can match it against every range. Results are indices into idx.
     """
-    api_key = api[["start", "end", "correlation_id", "global_tid"]].copy()
-    api_key["global_pid"] = api_key["global_tid"].to_numpy() & ~np.int64(0xFFFFFF)
-    api_key["api_row"] = np.arange(len(api_key))
-    joined = ops[["start", "end", "correlation_id", "global_pid"]].merge(
-        api_key.rename(columns={"start": "api_start", "end": "api_end"}),
-        on=["correlation_id", "global_pid"],
-        how="inner",
-    )
-    per_call = joined.groupby("api_row", sort=False).agg(
-        op_start=("start", "min"),
-        op_end=("end", "max"),
-        api_start=("api_start", "first"),
-        api_end=("api_end", "first"),
-        correlation_id=("correlation_id", "first"),
-        global_tid=("global_tid", "first"),
-    )
-    return per_call.reset_index()
 
+    def __init__(self, tid, start, end, parent, laminar=None, idx=None, order=None):
+        self.idx = idx
+        sub = (lambda a: a) if idx is None else (lambda a: a[idx])  # noqa: E731
+        t, s = sub(tid), sub(start)
+        self.parent = parent
+        self.laminar = np.ones(len(s), dtype=bool) if laminar is None else laminar
+        # range_forest's order (outer ranges first), given or computed
+        self.order = order if order is not None else np.lexsort((-sub(end), s, t)).astype(np.int32)
+        st = t[self.order]  # sorted by thread: its blocks start where the thread changes
+        self.first = np.flatnonzero(np.r_[True, st[1:] != st[:-1]]) if len(st) else np.zeros(0, dtype=np.int64)
+        self.tids = st[self.first]
+        del st
+        self.last = np.append(self.first[1:], len(s))
+        self.sorted_start = s[self.order]
+        self._end, self._start = end, start
+        self._pos_of = None
 
-def project(ranges: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
-    """GPU projection per range. ranges: global_tid, start, end; calls: api_ops() output.
+    def end(self, i: np.ndarray) -> np.ndarray:
+        return self._end[i] if self.idx is None else self._end[self.idx[i]]
 
-    Returns a frame aligned with `ranges`: gpu_start_ns, gpu_end_ns (nullable), gpu_op_count.
-    """
-    n = len(ranges)
-    gpu_start = np.zeros(n, dtype=np.int64)
-    gpu_end = np.zeros(n, dtype=np.int64)
-    count = np.zeros(n, dtype=np.int64)
-    r_tid = ranges["global_tid"].to_numpy(np.int64)
-    r_s = ranges["start"].to_numpy(np.int64)
-    r_e = ranges["end"].to_numpy(np.int64)
-    calls_by_tid = {t: g for t, g in calls.groupby("global_tid", sort=False)} if len(calls) else {}
-    for t, r_idx in pd.Series(np.arange(n)).groupby(r_tid).groups.items():
-        g = calls_by_tid.get(t)
-        if g is None:
-            continue
-        r_idx = np.asarray(r_idx)
-        g = g.sort_values(["api_start", "api_end"], kind="stable")
-        a_s, a_e = g["api_start"].to_numpy(np.int64), g["api_end"].to_numpy(np.int64)
-        o_s, o_e = g["op_start"].to_numpy(np.int64), g["op_end"].to_numpy(np.int64)
-        corr = g["correlation_id"].to_numpy(np.int64)
-        lo = np.searchsorted(a_s, r_s[r_idx], "left")  # first call starting at or after the range start
-        hi = np.searchsorted(a_s, r_e[r_idx], "right")  # calls starting at or before the range end
-        has = lo < hi
-        if not has.any():
-            continue
-        win = r_idx[has]
-        lo, hi = lo[has], hi[has]
-        last_end = _window_reduce(np.maximum, a_e, lo, hi)
-        gs = _window_reduce(np.minimum, o_s, lo, hi)
-        ge = _window_reduce(np.maximum, o_e, lo, hi)
-        cnt = hi - lo
-        unique_corr = not pd.Series(corr).duplicated().any()
-        # A call that starts inside the range but ends after it (nested or overlapping calls) or repeated
-        # correlation ids: redo those windows exactly.
-        slow = np.flatnonzero(last_end > r_e[win]) if unique_corr else np.arange(len(win))
-        for k in slow.tolist():
-            inside = slice(lo[k], hi[k])
-            keep = a_e[inside] <= r_e[win[k]]
-            if keep.any():
-                gs[k], ge[k] = o_s[inside][keep].min(), o_e[inside][keep].max()
-                cnt[k] = len(np.unique(corr[inside][keep]))
-            else:
-                cnt[k] = 0
-        gpu_start[win], gpu_end[win], count[win] = gs, ge, cnt
-    has_ops = count > 0
-    return pd.DataFrame(
-        {
-            "gpu_start_ns": nullable_int(gpu_start, has_ops),
-            "gpu_end_ns": nullable_int(gpu_end, has_ops),
-            "gpu_op_count": count,
-        },
-        index=ranges.index,
-    )
+    def start(self, i: np.ndarray) -> np.ndarray:
+        return self._start[i] if self.idx is None else self._start[self.idx[i]]
+
+    def candidates(self, c_tid: np.ndarray, c_start: np.ndarray) -> np.ndarray:
+        """Per call, the last range of its thread that started at or before it (-1 for none)."""
+        cand = np.full(len(c_start), _NONE, dtype=np.int64)
+        if len(self.tids) == 0 or len(c_start) == 0:
+            return cand
+        block = np.clip(np.searchsorted(self.tids, c_tid), 0, len(self.tids) - 1)
+        known = self.tids[block] == c_tid
+        for b in np.unique(block[known]).tolist():
+            sel = np.flatnonzero(known & (block == b))
+            lo, hi = self.first[b], self.last[b]
+            pos = np.searchsorted(self.sorted_start[lo:hi], c_start[sel], "right") - 1
+            cand[sel] = np.where(pos >= 0, self.order[lo + np.maximum(pos, 0)], _NONE)
+        return cand
+
+    def innermost(self, c_tid, c_start, c_end) -> tuple[np.ndarray, np.ndarray]:
+        """(innermost enclosing range or -1, flagged) per call: climb from the candidate through its parents
+        until one contains the call (for nested ranges the first container met is the innermost).
+        flagged: the candidate lies where ranges overlap without nesting (the climb may miss a container)."""
+        cand = self.candidates(c_tid, c_start)
+        flagged = cand >= 0
+        flagged[flagged] = ~self.laminar[cand[flagged]]
+        result = np.full(len(c_start), _NONE, dtype=np.int64)
+        todo = np.flatnonzero(cand != _NONE)
+        while len(todo):
+            c = cand[todo]
+            inside = self.end(c) >= c_end[todo]
+            result[todo[inside]] = c[inside]
+            climb = todo[~inside]
+            cand[climb] = self.parent[cand[climb]]
+            todo = climb[cand[climb] != _NONE]
+        return result, flagged
+
+    def containers(self, c_tid, c_start, c_end, seg_first) -> tuple[np.ndarray, np.ndarray]:
+        """Every (call, range) pair with the range containing the call, for calls in non-nesting segments:
+        each call is checked against the ranges of its segment that started at or before it.
+        seg_first: per range, the first range (sweep order position) of its segment."""
+        cand = self.candidates(c_tid, c_start)
+        ok = cand >= 0
+        calls = np.flatnonzero(ok)
+        if not len(calls):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if self._pos_of is None:  # range -> its position in the sweep's order (once)
+            self._pos_of = np.empty(len(self.order), dtype=np.int32)
+            self._pos_of[self.order] = np.arange(len(self.order), dtype=np.int32)
+        hi = self._pos_of[cand[calls]] + 1
+        lo = seg_first[cand[calls]]
+        lengths = hi - lo
+        call_rep = np.repeat(calls, lengths)
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        rng = self.order[np.repeat(lo, lengths) + offsets]
+        inside = (self.start(rng) <= c_start[call_rep]) & (self.end(rng) >= c_end[call_rep])
+        return call_rep[inside], rng[inside]
 
 
 def nullable_int(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
     """Int64 array holding values where valid, NA elsewhere."""
     return pd.arrays.IntegerArray(np.where(valid, values, 0).astype(np.int64), ~np.asarray(valid, dtype=bool))
-
-
-def _window_reduce(ufunc, values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """ufunc over values[lo[k]:hi[k]] for every k (all windows non-empty), in one C pass."""
-    padded = np.append(values, values[-1])  # hi may equal len(values): keep every index in bounds
-    bounds = np.empty(2 * len(lo), dtype=np.int64)
-    bounds[0::2], bounds[1::2] = lo, hi
-    return ufunc.reduceat(padded, bounds)[0::2]
-
-
-# --- API calls -> innermost enclosing push/pop range ------------------------------------------------------
-
-
-def innermost_range(
-    r_tid: np.ndarray, r_start: np.ndarray, r_end: np.ndarray, r_parent: np.ndarray,
-    c_tid: np.ndarray, c_start: np.ndarray, c_end: np.ndarray,
-) -> np.ndarray:
-    """For each call, the index of the innermost range of its thread containing [start, end], or -1.
-
-    Start from the last range that started at or before the call, then climb parents until one contains
-    the call (nested ranges make the first container met the innermost). Exact when the thread's ranges
-    nest, as push/pop ranges of one domain always do; pushes of two domains interleaved without nesting
-    can leave a range out of the chain.
-    """
-    result = np.full(len(c_start), _NONE, dtype=np.int64)
-    if len(r_start) == 0 or len(c_start) == 0:
-        return result
-    order = np.lexsort((r_start, r_tid))
-    st, ss = r_tid[order], r_start[order]
-    # Candidates: per thread, searchsorted within that thread's block of the sorted ranges.
-    tids, first = np.unique(st, return_index=True)
-    last = np.append(first[1:], len(st))
-    block = np.searchsorted(tids, c_tid)
-    block = np.clip(block, 0, len(tids) - 1)
-    known = tids[block] == c_tid
-    cand = np.full(len(c_start), _NONE, dtype=np.int64)
-    for b in np.unique(block[known]).tolist():
-        sel = np.flatnonzero(known & (block == b))
-        pos = np.searchsorted(ss[first[b]:last[b]], c_start[sel], "right") - 1
-        cand[sel] = np.where(pos >= 0, order[first[b] + np.maximum(pos, 0)], _NONE)
-    todo = np.flatnonzero(cand != _NONE)
-    while len(todo):
-        c = cand[todo]
-        inside = r_end[c] >= c_end[todo]
-        result[todo[inside]] = c[inside]
-        climb = todo[~inside]
-        cand[climb] = r_parent[cand[climb]]
-        todo = climb[cand[climb] != _NONE]
-    return result
 
 
 def paths(labels: pd.Categorical, parent: np.ndarray, depth: np.ndarray, sep: str = "/") -> pd.Categorical:

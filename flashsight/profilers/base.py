@@ -25,12 +25,13 @@ class ToolOptions:
     extra_args: tuple[str, ...] = ()
     clock_control: str | None = None  # ncu --clock-control (None: ncu's default, base)
     cache_control: str | None = None  # ncu --cache-control (None: ncu's default, all)
+    unique_launches: bool = False  # ncu: each launch configuration once per measured range
 
     @classmethod
     def from_dict(cls, raw: dict) -> "ToolOptions":
         return cls(set=raw.get("set"), sections=tuple(raw.get("sections", ())),
                    metrics=tuple(raw.get("metrics", ())), clock_control=raw.get("clock_control"),
-                   cache_control=raw.get("cache_control"))
+                   cache_control=raw.get("cache_control"), unique_launches=bool(raw.get("unique_launches")))
 
 
 class Profiler:

@@ -47,12 +47,17 @@ def ncu_profile_argv(
     extra_metrics: Sequence[str] = EXTRA_METRICS_SM90,
     clock_control: str | None = None,
     cache_control: str | None = None,
+    unique_launches: bool = False,
 ) -> list[str]:
     """argv for `ncu … --export <stem> target…`. With neither ncu_set nor sections, the lean default sections.
 
     `extra_metrics` are the catalog's additions (SM 9.0 by default; pass () on a GPU that lacks those names).
     clock_control / cache_control: ncu's --clock-control (base: locked to base clocks, ncu's default; none: the
     GPU's own, as nsys sees them) and --cache-control (all: caches flushed before each replay pass; none).
+    unique_launches: profile each launch configuration (kernel, grid, block, ...) once, skipping its repeats
+    (`--filter-mode per-launch-config --launch-count 1`). ncu applies that filter over the whole process, so
+    it is only asked for with at most one measured range (one config per process): a batched process holds
+    several configs whose equal launch shapes do not mean equal work (a decode kernel at another kv_len).
     """
     argv = [ncu]
     if clock_control:
@@ -70,6 +75,8 @@ def ncu_profile_argv(
         argv.append("--nvtx")
         for include in nvtx_includes:
             argv += ["--nvtx-include", include]
+    if unique_launches and len(nvtx_includes) <= 1:
+        argv += ["--filter-mode", "per-launch-config", "--launch-count", "1"]
     argv += ["--export", str(report_stem), "--force-overwrite", "--target-processes", "all"]
     return argv + list(target_argv)
 
@@ -85,8 +92,8 @@ class Ncu(Profiler):
     def argv(self, target_argv, job_dir, nvtx_includes, options):
         return ncu_profile_argv(Path(job_dir) / REPORT_STEM, target_argv, nvtx_includes=nvtx_includes,
                                 ncu_set=options.set, sections=options.sections, metrics=options.metrics,
-                                clock_control=options.clock_control,
-                                cache_control=options.cache_control) + list(options.extra_args)
+                                clock_control=options.clock_control, cache_control=options.cache_control,
+                                unique_launches=options.unique_launches) + list(options.extra_args)
 
     def plan_options(self, options: dict, nvtx_includes: list[str]) -> dict:
         return options | ({"nvtx_include": list(nvtx_includes)} if nvtx_includes else {})
@@ -125,13 +132,14 @@ def main(args: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-extra-metrics", action="store_true")
     parser.add_argument("--clock-control", choices=CLOCK_CONTROLS)
     parser.add_argument("--cache-control", choices=CACHE_CONTROLS)
+    parser.add_argument("--unique-launches", action="store_true")
     parser.add_argument("target", nargs=argparse.REMAINDER)
     ns = parser.parse_args(args)
     target = ns.target[1:] if ns.target[:1] == ["--"] else ns.target
     argv = ncu_profile_argv(
         ns.stem, target, ns.nvtx_include, ns.ncu_set, ns.section, ns.metric,
         ncu=ns.ncu, extra_metrics=() if ns.no_extra_metrics else EXTRA_METRICS_SM90,
-        clock_control=ns.clock_control, cache_control=ns.cache_control,
+        clock_control=ns.clock_control, cache_control=ns.cache_control, unique_launches=ns.unique_launches,
     )
     sys.stdout.write(shlex.join(argv) + "\n")
 
