@@ -299,7 +299,7 @@ class _Projection:
 
     def _shared_keys(self) -> None:
         """Calls sharing a key were counted once each: count their key once per range that holds several."""
-        calls, f = self.calls, self.r.forest
+        calls = self.calls
         groups = np.flatnonzero(self.dup & self.counted)
         if not len(groups):
             return
