@@ -735,8 +735,11 @@ def use_system_allocator() -> None:
     use()
 
 
-def sweep_ncu_costs(jobs: list) -> pd.DataFrame:
-    """--dry-run's ncu lines: replay passes x kernels x seconds per pass, and what each section costs."""
+def sweep_ncu_costs(jobs: list, statuses: dict | None = None) -> pd.DataFrame:
+    """--dry-run's ncu lines for the jobs still to run (`statuses`: job_id -> status, as preview_sweep gives):
+    replay passes x kernels x seconds per pass, and what each section costs."""
     from flashsight.orchestrator.estimate import ncu_cost_table
+    from flashsight.orchestrator.state import FINAL
 
-    return ncu_cost_table(jobs)
+    statuses = statuses or {}
+    return ncu_cost_table([j for j in jobs if statuses.get(j.job_id) not in FINAL])

@@ -362,8 +362,8 @@ def sweep(plan: Path | None, out: Path | None, resume: bool, dry_run: bool, gpus
     if dry_run:
         loaded, statuses, seconds, run_mode, size = preview_sweep(plan, out, resume=resume, mode=mode,
                                                                   batch_size=batch_size, max_jobs=max_jobs)
-        todo = [j for j in loaded.jobs if statuses.get(j.job_id) not in ("succeeded", "failed", "timed_out")]
-        print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console, ncu_costs=sweep_ncu_costs(todo))
+        print_dry_run(loaded.jobs, statuses, seconds, run_mode, size, console,
+                      ncu_costs=sweep_ncu_costs(loaded.jobs, statuses))
         return
     sbatch = {}
     for item in sbatch_options:  # NAME=VALUE, or NAME alone for a flag (exclusive)
