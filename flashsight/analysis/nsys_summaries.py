@@ -108,16 +108,19 @@ def _stat_columns(s: pd.DataFrame, prefix: str = "") -> dict:
     }
 
 
+def _time_columns(s: pd.DataFrame) -> dict:
+    """The leading columns every nsys *_sum report shares: time share, total, instances, then the statistics."""
+    return {"Time (%)": _percent(s["total"]), "Total Time (ns)": s["total"].astype("int64"),
+            "Instances": s["num"].astype("int64"), **_stat_columns(s)}
+
+
 def cuda_gpu_kern_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     k = tables["gpu_kernels"]
     s = _summary(k["duration_ns"], pd.Categorical(k["name"])).reset_index(names="Name")
     s["Name"] = s["Name"].astype(object)
     s = s.sort_values(["total", "num", "Name"], ascending=[False, True, True], kind="stable", ignore_index=True)
     return pd.DataFrame({
-        "Time (%)": _percent(s["total"]),
-        "Total Time (ns)": s["total"].astype("int64"),
-        "Instances": s["num"].astype("int64"),
-        **_stat_columns(s),
+        **_time_columns(s),
         "Name": s["Name"],
     })
 
@@ -151,10 +154,7 @@ def nvtx_sum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     s["Range"], s["Style"] = s["Range"].astype(object), s["Style"].astype(object)
     s = s.sort_values(["total", "Range", "Style"], ascending=[False, True, True], kind="stable", ignore_index=True)
     return pd.DataFrame({
-        "Time (%)": _percent(s["total"]),
-        "Total Time (ns)": s["total"].astype("int64"),
-        "Instances": s["num"].astype("int64"),
-        **_stat_columns(s),
+        **_time_columns(s),
         "Style": s["Style"],
         "Range": s["Range"],
     })
@@ -284,10 +284,7 @@ def gpukernsum(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     s["Name"] = s["Name"].astype(object)
     s = s.sort_values(["total", "Name", "shape"], ascending=[False, True, True], kind="stable", ignore_index=True)
     return pd.DataFrame({
-        "Time (%)": _percent(s["total"]),
-        "Total Time (ns)": s["total"].astype("int64"),
-        "Instances": s["num"].astype("int64"),
-        **_stat_columns(s),
+        **_time_columns(s),
         "GridXYZ": [shapes[c][0] for c in s["shape"]],
         "BlockXYZ": [shapes[c][1] for c in s["shape"]],
         "Name": s["Name"],
