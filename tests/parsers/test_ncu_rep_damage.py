@@ -3,30 +3,20 @@ report, the kernel count is said. Data: tests/data/ncu (gzip'ed copies of the sh
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 from click.testing import CliRunner
 
 from flashsight.cli import main
 from flashsight.errors import InputError
-from flashsight.parsers.ncu_rep_layout import _fields, report_layout
+from flashsight.parsers.ncu_rep_layout import report_layout
 from flashsight.parsers.ncu_report import read_ncu
+from tests.fuzz.damage import ncu_rep_blocks
 from tests.ncu_data import ncu_file, ncu_tables
 
 
 def _blocks(path) -> list[tuple[int, int]]:
     """(offset, end) of every block, from the file's own length prefixes."""
-    data = path.read_bytes()
-    (length,) = struct.unpack_from("<I", data, 4)
-    pos, out = 8 + length, []
-    while pos < len(data):
-        (length,) = struct.unpack_from("<I", data, pos)
-        header = {f: v for f, w, v in _fields(data, pos + 4, pos + 4 + length) if w == 0}
-        end = pos + 4 + length + header.get(5, 0)
-        out.append((pos, end))
-        pos = end
-    return out
+    return [(start, end) for start, _, end in ncu_rep_blocks(path.read_bytes())]
 
 
 def _write(tmp_path, name: str, data: bytes):
