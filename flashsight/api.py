@@ -25,7 +25,7 @@ import pandas as pd
 from flashsight.errors import FlashsightError, InputError, NotComparableError, ToolError
 from flashsight.schema.config import config_id
 from flashsight.schema.layout import (CONDITIONS_FILE, ENV_FILE, JOB_FILE, JOBS_TABLE, PLAN_FILE, RESULT_FILE,
-                                      STATE_FILE)
+                                      SAMPLE_DIR, STATE_FILE)
 
 OBSERVATIONS = "kernel_observations"
 RESULTS = "workload_results"
@@ -375,7 +375,6 @@ def _read_json(path: Path) -> dict | None:
 # ------------------------------------------------------------------------------------------------ sample
 
 
-SAMPLE_DIR = Path(__file__).parent / "sample"
 
 
 def sample() -> Run:

@@ -14,6 +14,8 @@ Job directory (also what `flashsight profile` writes):
     capture/                a job run alone: the tables of its whole capture (set-up and warm-up included)
 """
 
+from pathlib import Path
+
 STATE_FILE = "sweep.db"  # not *.sqlite: that suffix is an nsys export everywhere else
 PLAN_FILE = "plan.toml"
 ENV_FILE = "env.json"
@@ -32,3 +34,6 @@ REPORT_STEM = "profile"  # profile.nsys-rep, profile.ncu-rep, ...
 CAPTURE_DIR = "capture"
 BATCH_FILE = "batch.json"  # a batch's configs
 BATCH_STATUS_FILE = "batch_config.json"  # per job directory: how that config ended inside the batch
+
+# The run shipped inside the package (its tables only): `flashsight report --sample`, flashsight.sample().
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample"

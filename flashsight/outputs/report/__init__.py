@@ -18,9 +18,9 @@ from flashsight.outputs.report.html import to_html
 from flashsight.outputs.report.inputs import gather
 from flashsight.outputs.report.markdown import FIGURES_DIR, to_markdown
 from flashsight.outputs.report.model import Report
+from flashsight.schema.layout import SAMPLE_DIR
 from flashsight.outputs.report.sections import families, findings, overview, roofline, timeline
 
-_SHIPPED_SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 
@@ -34,7 +34,7 @@ def build(run, baseline=None, name: str | None = None) -> Report:
 
         sections.append(changes.section(run, baseline))
     where = f"`{data.path}`" if data.path else "tables given in memory"
-    if data.path and Path(data.path).resolve() == _SHIPPED_SAMPLE:
+    if data.path and Path(data.path).resolve() == SAMPLE_DIR:
         where = "the sample shipped with flashsight (`flashsight/sample`: the default study on an H200)"
     return Report(title=f"flashsight report: {data.name}", sections=sections,
                   subtitle=f"From the tables of {where}, by flashsight {__version__}. Every number below comes "
