@@ -21,6 +21,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -168,8 +169,12 @@ def main() -> None:
     kernels = len(tables["ncu_kernels"])
     figures.update(kernels=kernels, rows={k: len(v) for k, v in tables.items()})
     figures[f"flashsight_{args.readers}_readers_s"] = round(took, 2)
+    # peak RSS: this process (the tables) and the largest reader (its readers have exited: reaped children)
+    figures["peak_rss_mib"] = {"main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                               "largest_reader": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024}
     print(f"flashsight, {args.readers} readers: {took:.2f} s for {kernels} kernels "
-          f"({', '.join(f'{k} {len(v):,}' for k, v in tables.items())})", flush=True)
+          f"({', '.join(f'{k} {len(v):,}' for k, v in tables.items())}); peak RSS {figures['peak_rss_mib']['main']:,} "
+          f"MiB here, {figures['peak_rss_mib']['largest_reader']:,} MiB in the largest reader", flush=True)
     dump()
     del tables
     if "one" not in skip:

@@ -33,23 +33,50 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 MIB = 2**20
 
 
-def timed_child(argv: list[str], log: Path, timeout_s: float | None = None) -> dict:
-    """Run argv; wall seconds, peak RSS (MiB) of it and its descendants, exit code, timed out."""
+def group_rss_mib(pgid: int) -> float:
+    """Resident MiB of every process in the process group now (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:  # pgrp
+                total += int(fields[21])  # rss, pages
+        except (OSError, ValueError, IndexError):
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / MIB if total else 0.0
+
+
+def timed_child(argv: list[str], log: Path, timeout_s: float | None = None, marks: tuple[str, ...] = ()) -> dict:
+    """Run argv; wall seconds, peak RSS (MiB) of it and its descendants, exit code, timed out.
+
+    Peak RSS is the larger of wait4's (the largest process, waited-for descendants included) and the process
+    group's resident total sampled every 0.5 s: a child killed at the timeout leaves no rusage of its own.
+    marks: texts of the log whose first appearance is timed (to the 0.5 s sample)."""
     with open(log, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        timed_out = False
+        timed_out, sampled, next_sample, seen = False, 0.0, 0.0, {}
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
+            now = time.perf_counter() - t0
+            if now >= next_sample:
+                sampled, next_sample = max(sampled, group_rss_mib(proc.pid)), now + 0.5
+                if len(seen) < len(marks):
+                    text = log.read_text(errors="replace")
+                    seen.update({m: round(now, 1) for m in marks if m not in seen and m in text})
+            if timeout_s is not None and now > timeout_s and not timed_out:
                 os.killpg(proc.pid, 9)  # its own session: nsys and its report child go together
                 timed_out = True
             time.sleep(0.05)
         wall = time.perf_counter() - t0
-    return {"wall_s": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-            "exit": os.waitstatus_to_exitcode(status), "timed_out": timed_out}
+    return {"wall_s": round(wall, 2), "peak_rss_mib": round(max(usage.ru_maxrss / 1024, sampled), 1),
+            "wait4_rss_mib": round(usage.ru_maxrss / 1024, 1), "sampled_group_rss_mib": round(sampled, 1),
+            "exit": os.waitstatus_to_exitcode(status), "timed_out": timed_out, "marks_s": seen}
 
 
 def report_names(version: str) -> tuple[str, str]:
@@ -166,6 +193,9 @@ def main() -> None:
     ap.add_argument("--source", type=Path, help="the capture to replicate (default: the H100 shapes capture)")
     ap.add_argument("--nsys", default=os.environ.get("FLASHSIGHT_NSYS") or shutil.which("nsys") or "nsys")
     ap.add_argument("--stats-timeout", type=float, default=900, help="for `nsys stats` (reported, not fatal)")
+    ap.add_argument("--deadline", type=float, help="seconds for the whole run: nsys stats is cut to fit")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="run nsys stats and flashsight at the same time (each is timed on its own)")
     ap.add_argument("--keep", action="store_true", help="keep the export and the tables")
     ap.add_argument("--alone", default="", help="comma list of reports to time once more in an nsys stats of their own")
     ap.add_argument("--flashsight-child", nargs=3, metavar=("SQLITE", "OUTDIR", "REPORTS"), help=argparse.SUPPRESS)
@@ -178,7 +208,12 @@ def main() -> None:
         ap.error("--out is required")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     report: dict = {}
+
+    def dump(stage: str) -> None:  # bench.json after each stage: a run cut short keeps what it measured
+        (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+        print(f"[{time.perf_counter() - started:.0f} s] {stage}", flush=True)
     done = subprocess.run([args.nsys, "--version"], capture_output=True, text=True)
     nsys_version = done.stdout.strip().split()[-1].split("-")[0] if done.returncode == 0 else "?"
     report["nsys"] = {"path": args.nsys, "version": nsys_version}
@@ -197,19 +232,40 @@ def main() -> None:
     report["sqlite_mib"] = round(sqlite.stat().st_size / MIB, 1)
     reports = list(report_names(nsys_version))
     report["reports"] = reports
+    dump(f"export ready: {report['sqlite_mib']:,.0f} MiB")
 
-    fs = timed_child([sys.executable, __file__, "--flashsight-child", str(sqlite), str(out), ",".join(reports)],
-                     out / "flashsight.log")
+    fs_argv = [sys.executable, __file__, "--flashsight-child", str(sqlite), str(out), ",".join(reports)]
+    argv = [args.nsys, "stats", "-r", ",".join(reports), "-f", "csv", "--force-export=false",
+            "--force-overwrite=true", "-o", str(out / "nsys"), str(sqlite)]
+    marks = tuple(f"nsys_{name}.csv]... PROCESSED" for name in reports)
+    concurrent = None
+    if args.concurrent:  # both at once on a many-core machine: nsys stats gets the time flashsight would take
+        from concurrent.futures import ThreadPoolExecutor
+
+        timeout = args.deadline - (time.perf_counter() - started) - 30 if args.deadline else args.stats_timeout
+        report["stats_timeout_s"] = round(min(timeout, args.stats_timeout), 1)
+        pool = ThreadPoolExecutor(1)
+        concurrent = pool.submit(timed_child, argv, out / "nsys_stats.log", report["stats_timeout_s"], marks)
+        report["concurrent"] = True
+    fs = timed_child(fs_argv, out / "flashsight.log")
     if fs["exit"] != 0:
         sys.exit(f"flashsight failed (exit {fs['exit']}), see {out / 'flashsight.log'}:\n"
                  f"{(out / 'flashsight.log').read_text()[-3000:]}")
     fs.update(json.loads((out / "flashsight.log").read_text().strip().splitlines()[-1]))
     report["flashsight"] = fs
+    dump(f"flashsight: {fs['wall_s']:.1f} s, peak RSS {fs['peak_rss_mib']:,.0f} MiB")
 
-    argv = [args.nsys, "stats", "-r", ",".join(reports), "-f", "csv", "--force-export=false",
-            "--force-overwrite=true", "-o", str(out / "nsys"), str(sqlite)]
-    ns = timed_child(argv, out / "nsys_stats.log", timeout_s=args.stats_timeout)
+    if concurrent is not None:
+        ns = concurrent.result()
+    else:
+        stats_timeout = args.stats_timeout
+        if args.deadline:
+            stats_timeout = min(stats_timeout, args.deadline - (time.perf_counter() - started) - 30)
+        report["stats_timeout_s"] = round(stats_timeout, 1)
+        ns = timed_child(argv, out / "nsys_stats.log", timeout_s=stats_timeout, marks=marks)
     report["nsys_stats"] = ns
+    dump(f"nsys stats: {ns['wall_s']:.1f} s{' (killed at its timeout)' if ns['timed_out'] else ''}, peak RSS "
+         f"{ns['peak_rss_mib']:,.0f} MiB")
     log = (out / "nsys_stats.log").read_text(errors="replace")
     for name in reports:  # a report nsys finished is compared, even when the other one ran out of time
         if f"nsys_{name}.csv]... PROCESSED" in log:
@@ -218,6 +274,9 @@ def main() -> None:
     if ns["exit"] == 0 and not ns["timed_out"]:
         report["speedup"] = round(ns["wall_s"] / fs["wall_s"], 2)
         report["rss_ratio"] = round(fs["peak_rss_mib"] / ns["peak_rss_mib"], 2)
+    elif ns["timed_out"]:  # killed unfinished: its time and memory so far are lower bounds
+        report["speedup_at_least"] = round(ns["wall_s"] / fs["wall_s"], 2)
+        report["rss_ratio_at_most"] = round(fs["peak_rss_mib"] / max(ns["peak_rss_mib"], 1), 2)
     for name in filter(None, args.alone.split(",")):
         one = [args.nsys, "stats", "-r", name, "-f", "csv", "--force-export=false", "--force-overwrite=true",
                "-o", str(out / "alone"), str(sqlite)]
@@ -245,6 +304,9 @@ def main() -> None:
     print(f"flashsight: write_nsys {fs['write_nsys_s']:.1f} s, reports {fs['reports_s']:.1f} s")
     if "speedup" in report:
         print(f"flashsight {report['speedup']:.2f}x faster, at {report['rss_ratio']:.2f}x nsys's peak RSS")
+    elif "speedup_at_least" in report:
+        print(f"nsys stats was killed unfinished: flashsight at least {report['speedup_at_least']:.2f}x faster, at "
+              f"most {report['rss_ratio_at_most']:.2f}x nsys's peak RSS so far")
     for name in reports:
         print(f"{name}: {report.get(f'agree_{name}', 'not compared (nsys did not finish)')}")
 

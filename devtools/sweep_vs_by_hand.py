@@ -92,6 +92,20 @@ def main() -> None:
             break
     print(f"by hand, one ncu process per config ({len(codes)} of {args.configs} done): {total:.1f} s "
           f"(exits {codes})", flush=True)
+    # The same process with an NVTX filter that matches nothing: its start-up and unprofiled run, which the
+    # by-hand method pays once per config and a batch once. What is left of by hand's time is ncu's replay.
+    argv = [args.ncu, "--set", "full", "--nvtx", "--nvtx-include", "flashsight@no-such-range/", *fs, "run",
+            "decode", *sum((["-p", f"{a}={b}"] for a, b in cfgs[0].items()), []), "--iters", "1"]
+    s, rc = timed(argv, out / "startup_probe.log", 120)
+    figures["process_without_profiling_s"], figures["probe_exit"] = round(s, 1), rc
+    if len(codes) == args.configs and rc == 0:
+        replay = total - args.configs * s
+        figures["by_hand_replay_s"] = round(replay, 1)
+        figures["bound_speedup"] = round(total / (s + replay), 2)
+        print(f"one process under ncu, nothing profiled: {s:.1f} s; so by hand = {args.configs} x {s:.1f} s "
+              f"start-up + {replay:.1f} s of replay, and a single process doing the same replay is at best "
+              f"{figures['bound_speedup']:.2f}x faster", flush=True)
+    dump()
     if figures.get("flashsight_batched_s") and len(codes) == args.configs:
         figures["speedup"] = round(total / figures["flashsight_batched_s"], 2)
         print(f"flashsight {figures['speedup']:.2f}x faster than by hand")

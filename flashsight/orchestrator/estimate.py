@@ -9,8 +9,10 @@ pass its sections need, so that product is what a --set full sweep spends its ni
 costs were measured on the lent H200 (ncu 2025.3.1): one RMSNorm kernel needs SpeedOfLight 10 passes,
 MemoryWorkloadAnalysis 9, ComputeWorkloadAnalysis 11, WarpStateStats 9, SourceCounters 5, the catalog's
 metrics alone 17, flashsight's lean default 27 (sections share passes: the sum overstates), --set basic 10,
---set full 38. 8 decode configs (13 kernels each) took 54 s under --set full and 24 s with the lean default in
-one batched process (~9 s of it start-up): 11.4 ms per pass under full, 5.3 ms under the lean default.
+--set full 38. 8 decode configs (14 kernels: the decode kernel, and its merge kernel where the KV is split) took
+49.6 s under --set full in one batched process, of which 40.8 s was replay (one ncu process per config took
+118.4 s, one that profiled nothing 9.7 s: docs/evidence/device/scale.log): 77 ms per kernel per pass under full.
+The same 8 configs took 24 s with the lean default: 29 ms per pass.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ SECTION_PASSES = {"SpeedOfLight": 10, "MemoryWorkloadAnalysis": 9, "ComputeWorkl
                   "WarpStateStats": 9, "SourceCounters": 5}
 SET_PASSES = {"lean": 27, "full": 38, "basic": 10}
 CATALOG_METRICS_PASSES = 17
-PASS_S = {"full": 0.0114, "lean": 0.0053}  # seconds per kernel per pass (decode on the H200, see above)
-OTHER_PASS_S = 0.008  # a set or section list not measured: between the two
-# kernels profiled per config (one measured step under ncu), from the captures in tests/data and the H200 runs
-KERNELS_PER_CONFIG = {"decode": 13, "prefill": 3, "rmsnorm": 1, "rope": 1}
+PASS_S = {"full": 0.077, "lean": 0.029}  # seconds per kernel per pass (decode on the H200, see above)
+OTHER_PASS_S = 0.05  # a set or section list not measured: between the two
+# kernels profiled per config (one measured step under ncu), on average: the H200 study (flashsight/sample: decode
+# 27 kernels in 16 configs, prefill 9 in 8, RMSNorm 24 in 18, RoPE 8 in 8) and the --set full decode sweep above
+KERNELS_PER_CONFIG = {"decode": 1.7, "prefill": 1.1, "rmsnorm": 1.3, "rope": 1.0}
 UNKNOWN_KERNELS = 1
 
 
@@ -46,7 +49,7 @@ UNKNOWN_KERNELS = 1
 class NcuCost:
     """One ncu job's replay work: kernels x passes x seconds per pass."""
 
-    kernels: int
+    kernels: float  # per config, on average
     kernels_known: bool
     passes: int
     passes_exact: bool  # False: an upper bound (the sum of the sections' own counts)
@@ -118,7 +121,7 @@ def ncu_cost_table(jobs: list) -> pd.DataFrame:
         cost = ncu_cost(members[0])
         kernels = cost.kernels * len(members)
         rows.append({"what": f"{workload} ({cost.label})", "configs": str(len(members)),
-                     "kernels": f"{kernels}" + ("" if cost.kernels_known else "?"),
+                     "kernels": f"{round(kernels)}" + ("" if cost.kernels_known else "?"),
                      "passes": f"{cost.passes}" + ("" if cost.passes_exact else " at most"),
                      "replay_s": round(cost.seconds * len(members), 1)})
         opts = members[0].ncu or {}
@@ -127,10 +130,12 @@ def ncu_cost_table(jobs: list) -> pd.DataFrame:
             sections_seen[section] += kernels
     for section, kernels in sections_seen.items():
         passes = SECTION_PASSES.get(section)
-        rows.append({"what": f"  section {section} alone", "configs": "", "kernels": str(kernels),
+        rows.append({"what": f"  section {section} alone", "configs": "", "kernels": str(round(kernels)),
                      "passes": str(passes) if passes is not None else "?",
                      "replay_s": round(kernels * passes * OTHER_PASS_S, 1) if passes is not None else None})
-    return pd.DataFrame(rows, columns=["what", "configs", "kernels", "passes", "replay_s"])
+    table = pd.DataFrame(rows, columns=["what", "configs", "kernels", "passes", "replay_s"])
+    table.attrs["pass_ms"] = {name: round(seconds * 1000) for name, seconds in PASS_S.items()}  # for the note
+    return table
 
 
 def preview(plan, out, mode: str | None, batch_size: int | None):

@@ -75,8 +75,10 @@ def print_dry_run(jobs: list, statuses: dict[str, str], estimate_s: float, mode:
             costs.add_row(escape(row.what), row.configs, row.kernels, row.passes, "" if row.replay_s is None or row.replay_s != row.replay_s
                           else f"{row.replay_s:g}")
         console.print(costs)
+        pass_ms = ncu_costs.attrs.get("pass_ms", {})
+        measured = ", ".join(f"{ms} ms {'under --set ' if name == 'full' else ''}{name}" for name, ms in pass_ms.items())
         console.print("[dim]ncu replays each kernel once per pass: kernels x passes x seconds per pass "
-                      "(11.4 ms under --set full, 5.3 ms lean, measured on the H200); sections share passes, "
+                      f"({measured}, measured on the H200); sections share passes, "
                       "so the sections alone add up to more than their set[/dim]")
 
 

@@ -8,11 +8,12 @@ reports of one kind only: the first report it loads fixes its signature (the fir
 the GPU), and a report of another signature makes it retire so a fresh process reads that one.
 
 Protocol: `python -m flashsight.parsers.ncu_report --serve`, one JSON request per line on stdin
-({"op": "read"|"count", "path", "out", "kernels": [lo, hi], "expected": report_layout}), one JSON reply per
-line on stdout ({"status": "ok"|"retire"}); the outcome (tables, a kernel count, or the FlashsightError
-raised) is pickled to `out`. A reader exits at the end of its stdin, so readers die with the process that
-started them. A request that takes longer than FLASHSIGHT_NCU_READ_TIMEOUT_S (default 3600 s: a damaged report
-can make the module spin) kills its reader and is a one-line InputError.
+({"op": "read"|"count", "path", "out", "kernels": [lo, hi], "spans": report_spans' entries of those kernels,
+"total": the report's kernel count}), one JSON reply per line on stdout ({"status": "ok"|"retire", "exiting":
+true when it exits after this reply, grown past FLASHSIGHT_NCU_READER_MIB}); the outcome (tables, a kernel
+count, or the FlashsightError raised) is pickled to `out`. A reader exits at the end of its stdin, so readers
+die with the process that started them. A request that takes longer than FLASHSIGHT_NCU_READ_TIMEOUT_S
+(default 3600 s: a damaged report can make the module spin) kills its reader and is a one-line InputError.
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ from pathlib import Path
 import pandas as pd
 
 from flashsight.errors import FlashsightError, InputError
+from flashsight.parsers.ncu_rep_layout import report_spans
 
 READERS_ENV = "FLASHSIGHT_NCU_READERS"  # how many reader processes (default: CPU count, at most 8)
 MIN_SLICE = 16  # kernels: a report smaller than two slices is read by one reader
+# kernels per request at most: ncu_report keeps every kernel it has read for the life of its process (~15 MB
+# each for FlashInfer kernels under --set full), so a large report is read in pieces, each loading it anew
+# (a 1.5 GB report loads in 0.7 s), and a reader grown past its limit exits after its reply (ncu_report._serve)
+MAX_SLICE = 64
 SLICE_BYTES = 32 << 20  # a report file smaller than this is read by one reader without counting its kernels
 _RETIRED = object()
 
@@ -118,7 +124,7 @@ class ReaderPool:
     # --- one request ---------------------------------------------------------------------------------------
 
     def _request(self, path: Path, op: str, kernels: tuple[int, int] | None = None,
-                 expected: list[int] | None = None):
+                 spans: list | None = None, total: int = 0):
         from flashsight.parsers.ncu_report import READ_TIMEOUT_ENV
 
         timeout_s = float(os.environ.get(READ_TIMEOUT_ENV) or 3600)
@@ -130,7 +136,7 @@ class ReaderPool:
                     try:
                         reply = reader.ask({"op": op, "path": str(path), "out": str(out),
                                             "kernels": list(kernels) if kernels else None,
-                                            "expected": expected}, timeout_s)
+                                            "spans": spans, "total": total}, timeout_s)
                     except _NoReply:
                         self._drop(reader)
                         raise InputError(f"{path}: the ncu_report module did not finish reading it in "
@@ -146,7 +152,10 @@ class ReaderPool:
                         continue
                     with open(out, "rb") as f:
                         outcome = pickle.load(f)
-                self.idle.put(reader)
+                if reply.get("exiting"):  # grown past its memory limit (ncu_report keeps what it read)
+                    self._drop(reader)
+                else:
+                    self.idle.put(reader)
             if isinstance(outcome, Exception):
                 raise outcome
             return outcome
@@ -165,32 +174,41 @@ class ReaderPool:
 
     # --- reports -------------------------------------------------------------------------------------------
 
-    def read(self, path: Path, expected: list[int] | None = None) -> dict[str, pd.DataFrame]:
+    def read(self, path: Path, spans: list | None = ...) -> dict[str, pd.DataFrame]:
         """Every table of one report; a large one is read in slices of kernels by several readers at once.
-        expected: report_layout(path), checked by the readers (its length is the kernel count to slice)."""
+        spans: report_spans(path) (None: a layout not judged; left out: worked out here); each reader counts and
+        checks the metrics of the kernels it reads, so that work is shared out too (it is most of what checking
+        a report costs)."""
         path = Path(path)
-        if self.size < 2 or path.stat().st_size < SLICE_BYTES:
-            return self._request(path, "read", expected=expected)
-        kernels = len(expected) if expected is not None else self._request(path, "count")
-        slices = min(self.size, kernels // MIN_SLICE)
+        if spans is ...:
+            spans = report_spans(path)
+        total = len(spans) if spans is not None else 0
+        whole = (lambda: self._request(path, "read", None, spans, total)) if spans is not None else \
+            (lambda: self._request(path, "read"))
+        if path.stat().st_size < SLICE_BYTES:
+            return whole()
+        kernels = total if spans is not None else self._request(path, "count")
+        slices = max(min(self.size, kernels // MIN_SLICE), -(-kernels // MAX_SLICE))
         if slices < 2:
-            return self._request(path, "read", expected=expected)
+            return whole()
         bounds = [round(i * kernels / slices) for i in range(slices + 1)]
-        bounds[-1] = max(bounds[-1], 1 << 62)  # the last slice takes any kernel past the count (then refused)
-        with ThreadPoolExecutor(max_workers=slices, thread_name_prefix="flashsight-ncu") as pool:
-            parts = list(pool.map(lambda i: self._request(path, "read", (bounds[i], bounds[i + 1]), expected),
-                                  range(slices)))
+
+        def one(i: int):
+            lo, hi = bounds[i], bounds[i + 1]
+            hi_open = hi if i < slices - 1 else 1 << 62  # the last slice takes any kernel past the count (refused)
+            return self._request(path, "read", (lo, hi_open), spans[lo:hi] if spans is not None else None, total)
+
+        with ThreadPoolExecutor(max_workers=min(slices, self.size), thread_name_prefix="flashsight-ncu") as pool:
+            parts = list(pool.map(one, range(slices)))
         return concat_tables(parts)
 
-    def read_many(self, paths: list[Path], layouts: dict[str, list[int] | None] | None = None
-                  ) -> dict[str, dict | FlashsightError]:
+    def read_many(self, paths: list[Path], layouts: dict[str, list | None]) -> dict[str, dict | FlashsightError]:
         """Several reports at once (each one's tables, or the FlashsightError it raised), by path; layouts:
-        report_layout of each path (by str(path)) where known."""
-        layouts = layouts or {}
+        report_spans of each path (by str(path))."""
 
         def one(path):
             try:
-                return self.read(Path(path), layouts.get(str(path)))
+                return self.read(Path(path), layouts[str(path)])
             except FlashsightError as exc:
                 return exc
 

@@ -88,6 +88,14 @@ def report_layout(path: Path) -> list[int] | None:
     """The metric count of each result (kernel) in file order, or None for a layout this does not judge.
 
     InputError naming the file when the blocks say it is cut short or damaged."""
+    spans = report_spans(path)
+    return None if spans is None else metric_counts(path, spans)
+
+
+def report_spans(path: Path) -> list[tuple[int, int, int]] | None:
+    """Where each result (kernel) lies: (its block's offset, the entry's offset, its length), in file order; None
+    for a layout this does not judge. The blocks' structure is checked (InputError when cut or damaged), the
+    results' own entries are not: metric_counts does that, for all kernels or for one reader's slice."""
     path = Path(path)
     with open(path, "rb") as f:
         size = f.seek(0, 2)
@@ -102,8 +110,31 @@ def report_layout(path: Path) -> list[int] | None:
             return _blocks(path, m, 8 + length, size)
 
 
-def _blocks(path: Path, m, pos: int, size: int) -> list[int]:
-    counts: list[int] = []
+def metric_counts(path: Path, spans: list[tuple[int, int, int]], first: int = 0) -> list[int]:
+    """The distinct metric ids of each result at `spans` (report_spans' entries for kernels first, first+1, ...);
+    InputError when one is not well-formed protobuf."""
+    path = Path(path)
+    counts = []
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        for k, (at, start, n) in enumerate(spans, first):
+            body = m[start:start + n]  # bytes index faster than the map
+            try:
+                counts.append(_metric_count(body, 0, n))
+            except (ValueError, IndexError):
+                raise _damaged(path, at, f"kernel #{k} is malformed") from None
+    return counts
+
+
+def slice_layout(path: Path, spans: list[tuple[int, int, int]], first: int, total: int) -> list[int | None]:
+    """report_layout's list as one reader of a slice needs it: counted for kernels first..first+len(spans)-1
+    (the spans given), None for the other readers' kernels."""
+    counts: list[int | None] = [None] * total
+    counts[first:first + len(spans)] = metric_counts(path, spans, first)
+    return counts
+
+
+def _blocks(path: Path, m, pos: int, size: int) -> list[tuple[int, int, int]]:
+    spans: list[tuple[int, int, int]] = []
     kinds: list[str] = []  # S: source, R: result(s), M: session record
     session: set[int] = set()  # the records after the first result
     while pos < size:
@@ -129,16 +160,14 @@ def _blocks(path: Path, m, pos: int, size: int) -> list[int]:
             (n,) = struct.unpack_from("<I", m, q)
             if q + 4 + n > end:
                 raise _damaged(path, at, f"entry {entry + 1} runs past the payload")
-            body = m[q + 4:q + 4 + n]  # bytes index faster than the map
-            try:
-                if entry >= sources:
-                    counts.append(_metric_count(body, 0, n))
-                else:
-                    for _ in _fields(body, 0, n):
+            if entry >= sources:
+                spans.append((at, q + 4, n))
+            else:
+                try:
+                    for _ in _fields(m[q + 4:q + 4 + n], 0, n):  # bytes index faster than the map
                         pass
-            except (ValueError, IndexError):
-                what = f"kernel #{len(counts)}" if entry >= sources else "a kernel's source"
-                raise _damaged(path, at, f"{what} is malformed") from None
+                except (ValueError, IndexError):
+                    raise _damaged(path, at, "a kernel's source is malformed") from None
             q += 4 + n
         if q != end:
             raise _damaged(path, at, f"{end - q:,} bytes of its payload belong to no entry")
@@ -156,17 +185,24 @@ def _blocks(path: Path, m, pos: int, size: int) -> list[int]:
                          f"session records ncu writes next)")
     if kinds and kinds[-1] == "S":
         raise InputError(f"{path}: truncated Nsight Compute report (it ends with a kernel's source, not the kernel)")
-    return counts
+    return spans
 
 
-def check_kernel(path: Path, expected: list[int] | None, k: int, name: str | None, metrics: int) -> None:
-    """Kernel #k as ncu_report read it (its name, its number of metrics) against what the blocks hold."""
+def judges_counts(expected: list[int | None] | None) -> bool:
+    """Whether metric counts are judged at all: a layout with no metric entries (every count 0) is one this does
+    not know. Kernels another reader counts (None) do not take part."""
+    return expected is not None and all(c for c in expected if c is not None)
+
+
+def check_kernel(path: Path, expected: list[int | None] | None, k: int, name: str | None, metrics: int,
+                 judge_counts: bool) -> None:
+    """Kernel #k as ncu_report read it (its name, its number of metrics) against what the blocks hold;
+    judge_counts: judges_counts(expected), worked out once per report."""
     if expected is None:
         return
     if k >= len(expected):
         raise InputError(f"{path}: damaged Nsight Compute report (ncu_report reads more kernels than its "
                          f"{len(expected)})")
-    judge_counts = all(expected)  # no metric entries at all: a layout this does not know, counts not judged
     if not name or (judge_counts and metrics != expected[k]):
         raise InputError(f"{path}: damaged Nsight Compute report (kernel #{k} reads with {metrics:,} of its "
                          f"{expected[k]:,} metrics{'' if name else ' and no name'})")

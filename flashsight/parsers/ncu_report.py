@@ -22,7 +22,8 @@ import pandas as pd
 from flashsight.errors import InputError, ToolError
 from flashsight.parsers.input_file import check_input_file
 from flashsight.parsers.ncu_csv import nvtx_columns, read_ncu_csv
-from flashsight.parsers.ncu_rep_layout import check_kernel, check_kernel_count, report_layout
+from flashsight.parsers.ncu_rep_layout import (check_kernel, check_kernel_count, judges_counts, report_layout,
+                                               report_spans, slice_layout)
 from flashsight.parsers.ncu_tables import assemble
 from flashsight.parsers.warp_stalls import stall_metric
 
@@ -38,7 +39,7 @@ def read_ncu(path: Path) -> dict[str, pd.DataFrame]:
     with open(path, "rb") as f:
         head = f.read(4)
     if head == NCU_REP_MAGIC:
-        return read_ncu_report_isolated(path, report_layout(path))
+        return read_ncu_report_isolated(path, report_spans(path))
     if path.suffix.lower() == ".ncu-rep":
         raise InputError(f"{path}: not an Nsight Compute report (no NVR header)")
     return read_ncu_csv(path)
@@ -74,15 +75,18 @@ IN_PROCESS_ENV = "FLASHSIGHT_NCU_IN_PROCESS"  # "1": read reports in this proces
 READ_TIMEOUT_ENV = "FLASHSIGHT_NCU_READ_TIMEOUT_S"  # seconds one request may take in a reader (default 3600)
 
 
-def read_ncu_report_isolated(path: Path, expected: list[int] | None = None) -> dict[str, pd.DataFrame]:
+def read_ncu_report_isolated(path: Path, spans: list | None = ...) -> dict[str, pd.DataFrame]:
     """read_ncu_report in a persistent reader process (parsers.ncu_readers: why, and how a large report is
-    read in slices by several readers at once). expected: report_layout(path), checked by the reader. A crash
-    of the module, or a read past FLASHSIGHT_NCU_READ_TIMEOUT_S, is an InputError naming the report."""
+    read in slices by several readers at once). spans: report_spans(path) (None: a layout not judged; left
+    out: worked out here); the readers count and check the kernels' metrics. A crash of the module, or a read
+    past FLASHSIGHT_NCU_READ_TIMEOUT_S, is an InputError naming the report."""
+    if spans is ...:
+        spans = report_spans(path)
     if os.environ.get(IN_PROCESS_ENV) == "1":
-        return read_ncu_report(path, expected)
+        return read_ncu_report(path, None if spans is None else slice_layout(path, spans, 0, len(spans)))
     from flashsight.parsers.ncu_readers import pool
 
-    return pool().read(path, expected)
+    return pool().read(path, spans)
 
 
 def read_ncu_reports(paths: list[Path]) -> dict[str, dict[str, pd.DataFrame] | Exception]:
@@ -109,7 +113,7 @@ def read_ncu_reports(paths: list[Path]) -> dict[str, dict[str, pd.DataFrame] | E
             if head != NCU_REP_MAGIC:
                 out[str(path)] = read_ncu(path)
                 continue
-            layouts[str(path)] = report_layout(path)
+            layouts[str(path)] = report_spans(path)
             checked.append(path)
         except FlashsightError as exc:
             out[str(path)] = exc
@@ -142,6 +146,10 @@ def _serve() -> int:
         request = json.loads(line)
         path = Path(request["path"])
         try:
+            expected = request.get("expected")
+            if request.get("spans") is not None:  # counted before the module loads it: a malformed kernel never
+                first = (request.get("kernels") or [0])[0]  # reaches ncu_report
+                expected = slice_layout(path, [tuple(s) for s in request["spans"]], first, request["total"])
             nr, ctx = _load(path)
             try:
                 sig = report_signature(ctx)
@@ -157,16 +165,37 @@ def _serve() -> int:
                 outcome = count_kernels(ctx)
             else:
                 kernels = request.get("kernels")
-                outcome = read_ncu_report(path, expected=request.get("expected"),
-                                          kernels=tuple(kernels) if kernels else None, loaded=(nr, ctx))
+                outcome = read_ncu_report(path, expected=expected, kernels=tuple(kernels) if kernels else None,
+                                          loaded=(nr, ctx))
             del ctx
         except FlashsightError as exc:
             outcome = exc
         with open(request["out"], "wb") as f:
             pickle.dump(outcome, f, protocol=pickle.HIGHEST_PROTOCOL)
-        sys.stdout.write(json.dumps({"status": "ok"}) + "\n")
+        del outcome
+        # ncu_report never frees a kernel it has read, even with its report closed (~15 MB per FlashInfer
+        # kernel under --set full): a reader grown past its limit answers, then exits, and a fresh one follows.
+        spent = _resident_mib() > float(os.environ.get(READER_LIMIT_ENV) or READER_LIMIT_MIB)
+        sys.stdout.write(json.dumps({"status": "ok", "exiting": spent}) + "\n")
         sys.stdout.flush()
+        if spent:
+            return 0
     return 0
+
+
+READER_LIMIT_ENV = "FLASHSIGHT_NCU_READER_MIB"  # resident MiB past which a reader exits after its reply
+READER_LIMIT_MIB = 1024
+
+
+def _resident_mib() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):  # no /proc (macOS): the peak, which only errs towards exiting
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 # What the module raises for a damaged report whose values its own API then rejects.
@@ -208,6 +237,7 @@ def _read_report(path: Path, expected: list[int] | None, kernels: tuple[int, int
     sass_cache: dict[tuple[str, int], str] = {}
     rules: list[dict] = []
     kernel_id = -1
+    judge_counts = judges_counts(expected)
     for r in range(ctx.num_ranges()):
         rng = ctx.range_by_idx(r)
         for a in range(rng.num_actions()):
@@ -216,7 +246,8 @@ def _read_report(path: Path, expected: list[int] | None, kernels: tuple[int, int
                 continue  # another reader's slice: not even loaded (that reader checks it)
             action = rng.action_by_idx(a)
             all_names = action.metric_names()
-            check_kernel(path, expected, kernel_id, action.name(nr.IAction.NameBase_DEMANGLED), len(all_names))
+            check_kernel(path, expected, kernel_id, action.name(nr.IAction.NameBase_DEMANGLED), len(all_names),
+                         judge_counts)
             identity.append(_identity(nr, action, kernel_id))
             metric_names = [n for n in all_names if not n.startswith(_PSEUDO_PREFIXES)]
             for name in metric_names:

@@ -26,15 +26,17 @@ def jobs(ncu: str, tmp_path):
 
 
 def test_full_and_lean_decode_sweeps_reproduce_the_h200_measurements(tmp_path):
-    """8 decode configs in one batched process: 54 s under --set full, 24 s lean (FORMATS.md), JIT cache warm."""
+    """8 decode configs in one batched process, JIT cache warm: 49.6 s under --set full (40.8 s of it replay:
+    docs/evidence/device/scale.log), 24 s lean."""
     full, lean = jobs('set = "full"', tmp_path), jobs("", tmp_path)
     assert (ncu_cost(full[0]).passes, ncu_cost(lean[0]).passes) == (38, 27)
-    assert ncu_cost(full[0]).kernels == 13
+    assert ncu_cost(full[0]).kernels * 8 == pytest.approx(14, abs=0.5)  # the sweep profiled 14 kernels
     jit = 25.0  # estimate_s adds one cold JIT per kernel family
     full_s = estimate_s(full, "batched", 16) - jit
     lean_s = estimate_s(lean, "batched", 16) - jit
-    assert abs(full_s - 54) / 54 < 0.15 and abs(lean_s - 24) / 24 < 0.2, (full_s, lean_s)
-    assert full_s - PROCESS_S["ncu"] - 8 * CONFIG_S["none"] == pytest.approx(8 * 13 * 38 * 0.0114)
+    assert abs(full_s - 49.6) / 49.6 < 0.1 and abs(lean_s - 24) / 24 < 0.1, (full_s, lean_s)
+    replay = full_s - PROCESS_S["ncu"] - 8 * CONFIG_S["none"]
+    assert abs(replay - 40.8) / 40.8 < 0.05, replay
 
 
 def test_dry_run_says_what_each_section_costs(tmp_path):

@@ -151,4 +151,4 @@ def test_a_crash_of_the_ncu_report_module_is_a_one_line_error(tmp_path, monkeypa
     report = tmp_path / "x.ncu-rep"
     report.write_bytes(b"NVR\x00")
     with pytest.raises(InputError, match=r"x\.ncu-rep: the ncu_report module failed reading it \(signal 11"):
-        read_ncu_report_isolated(report)
+        read_ncu_report_isolated(report, None)  # no layout check: straight to the reader

@@ -135,3 +135,37 @@ def test_a_reader_that_hangs_is_a_one_line_error_after_the_timeout(out_of_proces
         assert pool.started == 2
     finally:
         pool.close()
+
+
+def test_one_reader_reads_a_large_report_in_pieces(out_of_process, monkeypatch):
+    """ncu_report keeps what it has read: at most MAX_SLICE kernels per request, even with a single reader."""
+    report = ncu_file("h100/full.ncu-rep")
+    monkeypatch.setattr(ncu_readers, "SLICE_BYTES", 0)
+    pool = ncu_readers.ReaderPool(1)
+    whole = pool.read(report)
+    monkeypatch.setattr(ncu_readers, "MAX_SLICE", 2)  # 7 kernels: four pieces
+    asked = []
+    request = pool._request
+    monkeypatch.setattr(pool, "_request", lambda path, op, kernels=None, *a: asked.append(kernels) or
+                        request(path, op, kernels, *a))
+    try:
+        pieces = pool.read(report)
+    finally:
+        pool.close()
+    assert asked == [(0, 2), (2, 4), (4, 5), (5, 1 << 62)]
+    assert pieces["ncu_kernels"]["kernel_id"].tolist() == list(range(7))
+    pd.testing.assert_frame_equal(pieces["ncu_metrics"].astype(object), whole["ncu_metrics"].astype(object))
+
+
+def test_a_reader_past_its_memory_limit_exits_after_its_reply(out_of_process, monkeypatch):
+    """ncu_report never frees a kernel it has read: a reader whose resident memory passes
+    FLASHSIGHT_NCU_READER_MIB answers, then exits, and the next request gets a fresh reader."""
+    monkeypatch.setenv("FLASHSIGHT_NCU_READER_MIB", "1")
+    pool = ncu_readers.ReaderPool(1)
+    try:
+        reads = [pool.read(ncu_file("dec.ncu-rep")) for _ in range(3)]
+        assert pool.started == 3
+        assert pool.idle.empty()  # none kept: each exited after its reply
+    finally:
+        pool.close()
+    assert all(r["ncu_metrics"].equals(reads[0]["ncu_metrics"]) for r in reads)
