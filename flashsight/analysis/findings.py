@@ -235,10 +235,22 @@ def _latency_bound(obs, main, clocks):
     lat = main[main["bound"] == "latency"]
     if lat.empty:
         return []
-    names = ", ".join(f"{f} {l}" for f, l in zip(lat["family"], lat["label"]))
+    parts = []
+    for family in dict.fromkeys(lat["family"]):  # one clause per family, in the table's order
+        bound = list(lat.loc[lat["family"] == family, "label"])
+        others = [label for label in main.loc[main["family"] == family, "label"] if label not in bound]
+        n = len(bound) + len(others)
+        if not others:
+            parts.append(f"{family}: all {n}")
+        elif len(others) < len(bound) and len(others) <= 3:
+            parts.append(f"{family}: {len(bound)} of {n} (all but {', '.join(others)})")
+        elif len(bound) <= 5:
+            parts.append(f"{family}: {len(bound)} of {n} ({', '.join(bound)})")
+        else:
+            parts.append(f"{family}: {len(bound)} of {n}")
     return [{"family": None, "rule": "latency_bound",
              "text": (f"{len(lat)} of {len(main)} configs have a latency-bound main kernel (neither compute nor "
-                      f"memory reaches 60% of peak under ncu): {names}."),
+                      f"memory reaches 60% of peak under ncu): {'; '.join(parts)}."),
              "refs": list(lat["row_id"])}]
 
 

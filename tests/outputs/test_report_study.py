@@ -88,3 +88,18 @@ def test_one_fusion_finding_spans_every_shape(run, findings_text):
     assert (f"moves {round(min(fewer))}–{round(max(fewer))}% fewer DRAM bytes than the unfused pair over 6 shapes"
             in findings_text)
     assert f"takes {round(min(less))}–{round(max(less))}% less time" in findings_text
+
+
+def test_latency_bound_configs_are_told_per_family(run, findings_text):
+    """One clause per family: the configs named when they are few, or the few that are not."""
+    obs = run.table("kernel_observations")
+    assert "28 of 50 configs have a latency-bound main kernel" in findings_text
+    assert ("prefill: 7 of 8 (all but batch=1 seq_len=512); decode: 5 of 16 (batch=1 num_kv_heads=8, batch=1 "
+            "num_kv_heads=32, batch=2 num_kv_heads=8, batch=2 num_kv_heads=32, batch=4 num_kv_heads=8); rmsnorm: 15 "
+            "of 18 (all but batch=4096 op=fused_add_rmsnorm, batch=4096 op=rmsnorm, batch=4096 "
+            "op=unfused_add_rmsnorm); rope: 1 of 8 (tokens=512).") in findings_text
+    from flashsight.analysis.findings import main_kernels
+
+    main = main_kernels(obs)  # per config, the kernel that takes the most time
+    assert main.groupby("workload")["bound"].apply(lambda b: int((b == "latency").sum())).to_dict() == {
+        "decode": 5, "prefill": 7, "rmsnorm": 15, "rope": 1}
