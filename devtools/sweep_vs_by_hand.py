@@ -4,6 +4,8 @@
   by hand     one `ncu --set full --nvtx --nvtx-include flashsight@<range>/` process per config around
               `flashsight run decode -p ... --iters 1` (an expert's loop; it leaves raw reports, nothing parsed)
 
+Then one such process with an NVTX filter that matches nothing: the start-up by hand pays per config, so the
+rest of by hand's time is ncu's replay and the speedup any single process can reach is bounded (printed).
 The JIT is warmed first so neither side pays for compiling. Figures go to OUT/sweep_vs_by_hand.json as they
 come. Usage: python3 devtools/sweep_vs_by_hand.py --out OUT [--configs 8] [--unique-launches]
 """
