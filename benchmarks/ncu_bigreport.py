@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import struct
 import sys
 import time
 from pathlib import Path
@@ -37,18 +36,10 @@ def read_source(path: Path) -> bytes:
 
 def result_blocks(data: bytes) -> list[bytes]:
     """The blocks that hold results (profiled kernels) and no source, in file order."""
-    from flashsight.parsers.ncu_rep_layout import _fields
+    from flashsight.parsers.ncu_rep_layout import block_bounds
 
-    (length,) = struct.unpack_from("<I", data, 4)
-    pos, out = 8 + length, []
-    while pos < len(data):
-        (length,) = struct.unpack_from("<I", data, pos)
-        header = {f: v for f, w, v in _fields(data, pos + 4, pos + 4 + length) if w == 0}
-        end = pos + 4 + length + header.get(5, 0)
-        if header.get(2, 0) and not header.get(1, 0):
-            out.append(data[pos:end])
-        pos = end
-    return out
+    return [data[start:end] for start, _, header, end in block_bounds(data)
+            if header.get(2, 0) and not header.get(1, 0)]
 
 
 def build(source: Path, out: Path, kernels: int) -> dict:

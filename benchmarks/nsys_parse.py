@@ -238,14 +238,17 @@ def main() -> None:
     argv = [args.nsys, "stats", "-r", ",".join(reports), "-f", "csv", "--force-export=false",
             "--force-overwrite=true", "-o", str(out / "nsys"), str(sqlite)]
     marks = tuple(f"nsys_{name}.csv]... PROCESSED" for name in reports)
+    def stats_timeout() -> float:  # --stats-timeout, cut to what --deadline leaves from now
+        left = args.deadline - (time.perf_counter() - started) - 30 if args.deadline else args.stats_timeout
+        report["stats_timeout_s"] = round(min(left, args.stats_timeout), 1)
+        return report["stats_timeout_s"]
+
     concurrent = None
     if args.concurrent:  # both at once on a many-core machine: nsys stats gets the time flashsight would take
         from concurrent.futures import ThreadPoolExecutor
 
-        timeout = args.deadline - (time.perf_counter() - started) - 30 if args.deadline else args.stats_timeout
-        report["stats_timeout_s"] = round(min(timeout, args.stats_timeout), 1)
         pool = ThreadPoolExecutor(1)
-        concurrent = pool.submit(timed_child, argv, out / "nsys_stats.log", report["stats_timeout_s"], marks)
+        concurrent = pool.submit(timed_child, argv, out / "nsys_stats.log", stats_timeout(), marks)
         report["concurrent"] = True
     fs = timed_child(fs_argv, out / "flashsight.log")
     if fs["exit"] != 0:
@@ -258,11 +261,7 @@ def main() -> None:
     if concurrent is not None:
         ns = concurrent.result()
     else:
-        stats_timeout = args.stats_timeout
-        if args.deadline:
-            stats_timeout = min(stats_timeout, args.deadline - (time.perf_counter() - started) - 30)
-        report["stats_timeout_s"] = round(stats_timeout, 1)
-        ns = timed_child(argv, out / "nsys_stats.log", timeout_s=stats_timeout, marks=marks)
+        ns = timed_child(argv, out / "nsys_stats.log", timeout_s=stats_timeout(), marks=marks)
     report["nsys_stats"] = ns
     dump(f"nsys stats: {ns['wall_s']:.1f} s{' (killed at its timeout)' if ns['timed_out'] else ''}, peak RSS "
          f"{ns['peak_rss_mib']:,.0f} MiB")

@@ -84,6 +84,20 @@ def _metric_count(buf, start: int, end: int) -> int:
     return len(ids)
 
 
+def block_bounds(buf) -> list[tuple[int, int, dict[int, int], int]]:
+    """(start, header length, header's integer fields, end) of every block of a well-formed report in memory,
+    from its own length prefixes, unchecked: for tools that cut or copy blocks (report_spans judges a file)."""
+    (length,) = struct.unpack_from("<I", buf, 4)
+    pos, out = 8 + length, []
+    while pos < len(buf):
+        (length,) = struct.unpack_from("<I", buf, pos)
+        header = {f: v for f, w, v in _fields(buf, pos + 4, pos + 4 + length) if w == 0}
+        end = pos + 4 + length + header.get(5, 0)
+        out.append((pos, length, header, end))
+        pos = end
+    return out
+
+
 def report_layout(path: Path) -> list[int] | None:
     """The metric count of each result (kernel) in file order, or None for a layout this does not judge.
 

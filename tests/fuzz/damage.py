@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import struct
 
 
 def rng(*key) -> random.Random:
@@ -37,17 +36,9 @@ def flip(data: bytes, bits: int, *key) -> bytes:
 
 def ncu_rep_blocks(data: bytes) -> list[tuple[int, int, int]]:
     """(start, header length, end) of every block of an .ncu-rep, from its own length prefixes."""
-    from flashsight.parsers.ncu_rep_layout import _fields
+    from flashsight.parsers.ncu_rep_layout import block_bounds
 
-    (length,) = struct.unpack_from("<I", data, 4)
-    pos, out = 8 + length, []
-    while pos < len(data):
-        (length,) = struct.unpack_from("<I", data, pos)
-        header = {f: v for f, w, v in _fields(data, pos + 4, pos + 4 + length) if w == 0}
-        end = pos + 4 + length + header.get(5, 0)
-        out.append((pos, length, end))
-        pos = end
-    return out
+    return [(start, length, end) for start, length, _, end in block_bounds(data)]
 
 
 def line_ends(data: bytes) -> list[int]:
